@@ -28,3 +28,38 @@ def redis_url() -> str:
         available = False
     require_service("Redis", available)
     return url
+
+
+@pytest.fixture
+def project(db):
+    from tests.factories import ProjectFactory
+
+    return ProjectFactory()
+
+
+@pytest.fixture
+def annotator(project):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(project=project, user__username="annie", role="annotator").user
+
+
+@pytest.fixture
+def researcher(project):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(project=project, user__username="rita", role="researcher").user
+
+
+@pytest.fixture
+def project_admin(project):
+    from tests.factories import MembershipFactory
+
+    return MembershipFactory(project=project, user__username="adam", role="admin").user
+
+
+@pytest.fixture
+def outsider(db):
+    from tests.factories import UserFactory
+
+    return UserFactory(username="olga")
