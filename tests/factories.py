@@ -79,3 +79,18 @@ class ComparisonFactory(factory.django.DjangoModelFactory):
                 comparison=comparison, response=response, position=position
             )
         return comparison
+
+
+def judgement(comparison, annotator, choice: str, *, left: str = "a", **kwargs) -> models.Judgement:
+    """A judgement written straight to the database (the queue is not under test), shown with
+    canonical side ``left`` on the left."""
+    order = [0, 1] if left == "a" else [1, 0]
+    left_response = comparison.slots.get(position=order[0]).response
+    return models.Judgement.objects.create(
+        comparison=comparison,
+        annotator=annotator,
+        choice=choice,
+        display_order=order,
+        left_response=left_response,
+        **kwargs,
+    )
