@@ -174,6 +174,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences, train reward models and policies, export datasets.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # One name per choice set: the stored (canonical a/b) choice and the one in display terms.
+    "ENUM_NAME_OVERRIDES": {
+        "CanonicalChoiceEnum": "annotation.models.Choice",
+        "ShownChoiceEnum": "annotation.services.judgements.SHOWN_CHOICES",
+    },
 }
 
 # Celery. The default broker needs no server: kombu's filesystem transport under var/.

@@ -2,12 +2,24 @@
 project's objects are a 404, never a 403 that confirms they exist."""
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
-from annotation.models import Membership, Project, Role
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    Comparison,
+    ComparisonResponse,
+    Judgement,
+    Membership,
+    Project,
+    Prompt,
+    Role,
+)
 
 MANAGERS = frozenset({Role.RESEARCHER, Role.ADMIN})
 
@@ -37,3 +49,108 @@ def role_in_project(*, user: AbstractBaseUser, project: Project) -> str | None:
     if user.is_superuser:
         return Role.ADMIN
     return Membership.objects.filter(user=user, project=project).values_list("role", flat=True).first()
+
+
+# --- The annotation queue and project data (queue/API) -------------------------------------------
+
+# "left" is counted up to this many: the exact figure for a million-item project would cost a scan
+# on every request, and an annotator only needs to know there is plenty left.
+PROGRESS_LEFT_CAP = 1000
+
+
+def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, str]:
+    """The project ``slug`` and the user's role in it, in one query; Http404 for outsiders.
+
+    Superusers act as admins of every project.
+    """
+    if user.is_authenticated and not user.is_superuser:
+        membership = (
+            Membership.objects.select_related("project").filter(user=user, project__slug=slug).first()
+        )
+        if membership is not None:
+            return membership.project, membership.role
+    elif user.is_authenticated:
+        project = Project.objects.filter(slug=slug).first()
+        if project is not None:
+            return project, Role.ADMIN
+    raise Http404("No such project.")
+
+
+def project_progress(*, project: Project, annotator: AbstractBaseUser, now: datetime | None = None) -> dict:
+    """``{"done", "left", "total", "left_capped"}`` for one annotator in one project.
+
+    ``done`` counts their judgements; ``left`` the items they could still be served, including the
+    one they hold now, counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped
+    there). Both walk indexes bounded by this annotator's work or the cap, not the project's size.
+    """
+    now = now or timezone.now()
+    done = Judgement.objects.filter(annotator=annotator, comparison__project=project).count()
+    own = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator).exclude(
+        status=AssignmentStatus.EXPIRED
+    )
+    open_to_them = Comparison.objects.filter(project=project, open_slots__gt=0).filter(~Exists(own))
+    if project.gold_rate <= 0:
+        open_to_them = open_to_them.filter(is_gold=False)
+    left = open_to_them.order_by()[: PROGRESS_LEFT_CAP + 1].count()
+    capped = left > PROGRESS_LEFT_CAP
+    left = min(left, PROGRESS_LEFT_CAP)
+    held = Assignment.objects.filter(
+        annotator=annotator, comparison__project=project, status=AssignmentStatus.LEASED, expires_at__gt=now
+    ).count()
+    left += held
+    return {"done": done, "left": left, "total": done + left, "left_capped": capped}
+
+
+def project_stats(*, project: Project, now: datetime | None = None) -> dict:
+    """Counts a researcher watches: prompts, comparisons, judgements, completed, per annotator."""
+    now = now or timezone.now()
+    comparisons = Comparison.objects.filter(project=project).aggregate(
+        total=Count("id"),
+        completed=Count("id", filter=Q(judgement_count__gte=project.overlap)),
+        gold=Count("id", filter=Q(is_gold=True)),
+        with_prior=Count("id", filter=~Q(prior_choice="")),
+    )
+    per_annotator = list(
+        Judgement.objects.filter(comparison__project=project)
+        .values(username=F("annotator__username"))
+        .annotate(judgements=Count("id"))
+        .order_by("-judgements", "username")
+    )
+    return {
+        "prompts": Prompt.objects.filter(project=project).count(),
+        "comparisons": comparisons["total"],
+        "completed": comparisons["completed"],
+        "gold": comparisons["gold"],
+        "with_prior": comparisons["with_prior"],
+        "judgements": sum(row["judgements"] for row in per_annotator),
+        "live_leases": Assignment.objects.filter(
+            comparison__project=project, status=AssignmentStatus.LEASED, expires_at__gt=now
+        ).count(),
+        "overlap": project.overlap,
+        "per_annotator": per_annotator,
+    }
+
+
+def comparisons_for_project(*, project: Project) -> QuerySet[Comparison]:
+    """The project's comparisons for researchers, with prompt and responses loaded (no N+1)."""
+    return (
+        Comparison.objects.filter(project=project)
+        .select_related("prompt")
+        .prefetch_related(
+            Prefetch(
+                "slots", queryset=ComparisonResponse.objects.select_related("response").order_by("position")
+            )
+        )
+        .order_by("id")
+    )
+
+
+def projects_with_roles(*, user: AbstractBaseUser) -> list[tuple[Project, str]]:
+    """Every project the user may see with their role in it, by name; one query."""
+    if not user.is_authenticated:
+        return []
+    if user.is_superuser:
+        return [(project, Role.ADMIN) for project in Project.objects.order_by("name", "id")]
+    memberships = Membership.objects.filter(user=user).select_related("project")
+    memberships = memberships.order_by("project__name", "id")
+    return [(membership.project, membership.role) for membership in memberships]

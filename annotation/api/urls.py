@@ -1,1 +1,26 @@
-urlpatterns: list = []
+from django.urls import path
+from rest_framework.authtoken.views import obtain_auth_token
+
+from annotation.api import members, projects, queue
+
+urlpatterns: list = [
+    path("auth/token/", obtain_auth_token, name="api-auth-token"),
+    path("projects/", projects.ProjectListApi.as_view(), name="api-projects"),
+    path("projects/<slug:slug>/", projects.ProjectDetailApi.as_view(), name="api-project"),
+    path("projects/<slug:slug>/next/", queue.NextApi.as_view(), name="api-project-next"),
+    path("projects/<slug:slug>/progress/", projects.ProgressApi.as_view(), name="api-project-progress"),
+    path("projects/<slug:slug>/stats/", projects.StatsApi.as_view(), name="api-project-stats"),
+    path(
+        "projects/<slug:slug>/comparisons/",
+        projects.ComparisonListApi.as_view(),
+        name="api-project-comparisons",
+    ),
+    path("projects/<slug:slug>/members/", members.MemberListApi.as_view(), name="api-project-members"),
+    path(
+        "projects/<slug:slug>/members/<str:username>/",
+        members.MemberDetailApi.as_view(),
+        name="api-project-member",
+    ),
+    path("assignments/<int:assignment_id>/judgement/", queue.JudgementApi.as_view(), name="api-judgement"),
+    path("assignments/<int:assignment_id>/skip/", queue.SkipApi.as_view(), name="api-skip"),
+]

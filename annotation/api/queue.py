@@ -1,0 +1,90 @@
+"""The annotator's loop: next item, judge it (or skip it)."""
+
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation.api.serializers import (
+    ErrorsSerializer,
+    JudgementInputSerializer,
+    JudgementSerializer,
+    NextSerializer,
+    SkipSerializer,
+    assignment_payload,
+    judgement_payload,
+)
+from annotation.permissions import ANNOTATE, project_for_action
+from annotation.selectors import project_progress
+from annotation.services.errors import ServiceError
+from annotation.services.judgements import judgement_submit
+from annotation.services.queue import assignment_skip, comparison_next_for_annotator
+
+
+class NextApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: NextSerializer,
+            204: OpenApiResponse(description="Nothing left for you in this project right now."),
+        },
+        summary="Lease the next comparison (or get back the one you hold)",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_for_action(user=request.user, slug=slug, allowed=ANNOTATE)
+        assignment = comparison_next_for_annotator(project=project, annotator=request.user)
+        if assignment is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        progress = project_progress(project=project, annotator=request.user)
+        return Response({"assignment": assignment_payload(assignment), "progress": progress})
+
+
+class JudgementApi(APIView):
+    @extend_schema(
+        request=JudgementInputSerializer,
+        responses={
+            201: JudgementSerializer,
+            200: OpenApiResponse(JudgementSerializer, description="A replay: the judgement already stored."),
+            400: ErrorsSerializer,
+            404: OpenApiResponse(description="Not your assignment."),
+            409: ErrorsSerializer,
+        },
+        summary="Judge the comparison you hold",
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        form = JudgementInputSerializer(data=request.data)
+        if not form.is_valid():
+            return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            judgement, created = judgement_submit(
+                assignment_id=assignment_id,
+                annotator=request.user,
+                choice_shown=form.validated_data["choice"],
+                strength=form.validated_data["strength"],
+                rationale=form.validated_data["rationale"],
+                duration_ms=form.validated_data["duration_ms"],
+            )
+        except ServiceError as error:
+            return Response(error.as_dict(), status=error.status_code)
+        return Response(
+            judgement_payload(judgement), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
+        )
+
+
+class SkipApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: SkipSerializer,
+            404: OpenApiResponse(description="Not your assignment."),
+            409: ErrorsSerializer,
+        },
+        summary="Pass on the comparison you hold; it is not shown to you again",
+    )
+    def post(self, request: Request, assignment_id: int) -> Response:
+        try:
+            assignment = assignment_skip(assignment_id=assignment_id, annotator=request.user)
+        except ServiceError as error:
+            return Response(error.as_dict(), status=error.status_code)
+        return Response({"id": assignment.pk, "status": assignment.status})

@@ -1,0 +1,238 @@
+"""Shapes of the API's requests and answers.
+
+The hot endpoints (next, judgement) build their answers with the small functions at the bottom,
+which are cheaper than DRF serialisation; the serializer classes describe the same shapes for the
+OpenAPI schema, and ``tests/annotation/test_api_shapes.py`` checks the two agree.
+"""
+
+from functools import lru_cache
+
+from rest_framework import serializers
+
+from annotation.models import Assignment, Choice, Comparison, ComparisonResponse, Judgement, Project, Role
+from annotation.rendering import render_markdown
+from annotation.services.judgements import SHOWN_CHOICES
+
+# Pairs are shown left/right; a ranking of 3+ responses would name its extra slots by number.
+SIDES = ("left", "right")
+
+
+@lru_cache(maxsize=8192)
+def markdown_html(text: str) -> str:
+    """Rendering is pure and the same response is shown to ``overlap`` annotators: cache it."""
+    return render_markdown(text)
+
+
+# --- Projects ------------------------------------------------------------------------------------
+
+
+class ProjectSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField(help_text="Your role in this project.")
+    guidelines_html = serializers.SerializerMethodField(help_text="The guidelines, rendered and sanitised.")
+
+    class Meta:
+        model = Project
+        fields = [
+            "slug",
+            "name",
+            "role",
+            "guidelines",
+            "guidelines_html",
+            "allow_tie",
+            "allow_both_bad",
+            "strength_scale",
+            "rationale",
+            "overlap",
+            "lease_seconds",
+        ]
+
+    def get_role(self, project: Project) -> str:
+        return self.context["roles"][project.pk]
+
+    def get_guidelines_html(self, project: Project) -> str:
+        return markdown_html(project.guidelines)
+
+
+class ProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Your judgements in this project.")
+    left = serializers.IntegerField(help_text="Items you could still be served, including the one you hold.")
+    total = serializers.IntegerField(help_text="done + left.")
+    left_capped = serializers.BooleanField(help_text="True when 'left' stopped counting at its cap.")
+
+
+class MemberCountSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    judgements = serializers.IntegerField()
+
+
+class StatsSerializer(serializers.Serializer):
+    prompts = serializers.IntegerField()
+    comparisons = serializers.IntegerField()
+    completed = serializers.IntegerField(help_text="Comparisons with at least `overlap` judgements.")
+    gold = serializers.IntegerField()
+    with_prior = serializers.IntegerField(help_text="Comparisons that came with an imported label.")
+    judgements = serializers.IntegerField()
+    live_leases = serializers.IntegerField()
+    overlap = serializers.IntegerField()
+    per_annotator = MemberCountSerializer(many=True)
+
+
+# --- The queue -----------------------------------------------------------------------------------
+
+
+class ShownMessageSerializer(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+    html = serializers.CharField(help_text="content rendered as sanitised Markdown.")
+
+
+class ShownPromptSerializer(serializers.Serializer):
+    messages = ShownMessageSerializer(many=True)
+
+
+class ShownResponseSerializer(serializers.Serializer):
+    side = serializers.CharField(help_text='"left" or "right".')
+    text = serializers.CharField()
+    html = serializers.CharField(help_text="text rendered as sanitised Markdown.")
+
+
+class AssignmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    expires_at = serializers.DateTimeField()
+    prompt = ShownPromptSerializer()
+    responses = ShownResponseSerializer(many=True)
+
+
+class NextSerializer(serializers.Serializer):
+    assignment = AssignmentSerializer()
+    progress = ProgressSerializer()
+
+
+class JudgementInputSerializer(serializers.Serializer):
+    choice = serializers.ChoiceField(choices=SHOWN_CHOICES, help_text="In display terms.")
+    strength = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="Index into the project's strength scale."
+    )
+    rationale = serializers.CharField(required=False, allow_blank=True, default="", trim_whitespace=True)
+    duration_ms = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+
+
+class JudgementSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    assignment = serializers.IntegerField()
+    choice_shown = serializers.ChoiceField(
+        choices=SHOWN_CHOICES, help_text="What you chose, in display terms."
+    )
+    choice = serializers.ChoiceField(
+        choices=Choice.choices, help_text="The same choice in canonical positions."
+    )
+    strength = serializers.IntegerField(allow_null=True)
+    rationale = serializers.CharField(allow_blank=True)
+    duration_ms = serializers.IntegerField(allow_null=True)
+    created_at = serializers.DateTimeField()
+
+
+class SkipSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+
+
+class ErrorsSerializer(serializers.Serializer):
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+# --- Comparisons, for researchers ----------------------------------------------------------------
+
+
+class SlotSerializer(serializers.ModelSerializer):
+    response_id = serializers.IntegerField(source="response.id")
+    text = serializers.CharField(source="response.text")
+    source_name = serializers.CharField(source="response.source_name")
+    model_version = serializers.IntegerField(source="response.model_version_id", allow_null=True)
+
+    class Meta:
+        model = ComparisonResponse
+        fields = ["position", "response_id", "text", "source_name", "model_version"]
+
+
+class ComparisonSerializer(serializers.ModelSerializer):
+    prompt = serializers.JSONField(
+        source="prompt.messages", help_text="The conversation: {role, content} turns."
+    )
+    prompt_id = serializers.IntegerField()
+    responses = SlotSerializer(source="slots", many=True)
+
+    class Meta:
+        model = Comparison
+        fields = [
+            "id",
+            "prompt_id",
+            "prompt",
+            "responses",
+            "open_slots",
+            "judgement_count",
+            "priority",
+            "prior_choice",
+            "prior_source",
+            "is_gold",
+            "gold_choice",
+            "created_at",
+        ]
+
+
+# --- Members -------------------------------------------------------------------------------------
+
+
+class MemberSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+# --- Cheap builders for the hot path -------------------------------------------------------------
+
+
+def assignment_payload(assignment: Assignment) -> dict:
+    """What an annotator sees: the conversation and the responses by side, nothing that identifies
+    a response (no ids, model names or sources). Needs ``comparison.prompt`` and ``slots`` loaded."""
+    comparison = assignment.comparison
+    by_position = {slot.position: slot.response for slot in comparison.slots.all()}
+    responses = []
+    for index, position in enumerate(assignment.display_order):
+        text = by_position[position].text
+        side = SIDES[index] if index < len(SIDES) else str(index + 1)
+        responses.append({"side": side, "text": text, "html": markdown_html(text)})
+    messages = [
+        {
+            "role": turn.get("role", "user"),
+            "content": turn.get("content", ""),
+            "html": markdown_html(turn.get("content", "")),
+        }
+        for turn in comparison.prompt.messages
+    ]
+    return {
+        "id": assignment.pk,
+        "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z"),
+        "prompt": {"messages": messages},
+        "responses": responses,
+    }
+
+
+def judgement_payload(judgement: Judgement) -> dict:
+    return {
+        "id": judgement.pk,
+        "assignment": judgement.assignment_id,
+        "choice_shown": choice_shown(judgement),
+        "choice": judgement.choice,
+        "strength": judgement.strength,
+        "rationale": judgement.rationale,
+        "duration_ms": judgement.duration_ms,
+        "created_at": judgement.created_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def choice_shown(judgement: Judgement) -> str:
+    """The canonical choice back in the terms the annotator saw it."""
+    if judgement.choice in (Choice.TIE, Choice.BOTH_BAD):
+        return judgement.choice
+    position = 0 if judgement.choice == Choice.A else 1
+    return "left" if judgement.display_order[0] == position else "right"

@@ -1,0 +1,178 @@
+"""Storing an annotator's verdict on the comparison they hold a lease on."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation.models import (
+    Assignment,
+    AssignmentStatus,
+    Choice,
+    Comparison,
+    ComparisonResponse,
+    Judgement,
+    Project,
+    RationalePolicy,
+)
+from annotation.services.errors import Conflict, ValidationFailed
+from annotation.services.queue import assignment_for_update
+
+SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
+RATIONALE_MAX_CHARS = 10_000
+DURATION_MAX_MS = 2_147_483_647  # the column is a PositiveIntegerField
+
+
+@transaction.atomic
+def judgement_submit(
+    *,
+    assignment_id: int,
+    annotator: AbstractBaseUser,
+    choice_shown: str,
+    strength: int | None,
+    rationale: str,
+    duration_ms: int | None,
+    now: datetime | None = None,
+) -> tuple[Judgement, bool]:
+    """Store the annotator's judgement on their assignment; return it and whether it is new.
+
+    ``choice_shown`` is what the annotator pressed ("left", "right", "tie", "both_bad"); it is
+    mapped to canonical positions through the assignment's ``display_order``, so the stored
+    choice means the same whichever side each response was shown on.
+
+    Idempotent: a double submit or a replayed request returns the judgement already stored
+    (``created=False``) and changes nothing. A lease that ran out may still be submitted while its
+    slot is free; once other annotators took the slot it is a ``Conflict`` and nothing is stored.
+    The assignment row lock serialises this against a second submit, a skip and the lease sweep.
+    """
+    now = now or timezone.now()
+    assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator)
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        existing = Judgement.objects.filter(assignment=assignment).first()
+        if existing is not None:
+            return existing, False
+        raise Conflict("This item was judged and the judgement has since been removed.", field="assignment")
+
+    comparison = assignment.comparison
+    project = comparison.project
+    choice = _canonical_choice(choice_shown=choice_shown, assignment=assignment, project=project)
+    _check_strength(strength=strength, choice=choice, project=project)
+    rationale = _checked_rationale(rationale=rationale, project=project)
+    _check_duration(duration_ms)
+
+    comparisons = Comparison.objects.filter(pk=comparison.pk)
+    if assignment.status == AssignmentStatus.LEASED:
+        # The slot is still this lease's (even if its time ran out and the sweep has not come by).
+        comparisons.update(judgement_count=F("judgement_count") + 1)
+    else:
+        # Expired or skipped: the slot went back to the pool; take it again only if it is still free.
+        taken = comparisons.filter(open_slots__gt=0).update(
+            open_slots=F("open_slots") - 1, judgement_count=F("judgement_count") + 1
+        )
+        if not taken:
+            raise Conflict(
+                "Your lease on this item ran out and other annotators have taken it; "
+                "your judgement was not stored. Ask for the next item.",
+                field="assignment",
+            )
+
+    left_response_id = (
+        ComparisonResponse.objects.filter(comparison_id=comparison.pk, position=assignment.display_order[0])
+        .values_list("response_id", flat=True)
+        .get()
+    )
+    judgement = Judgement.objects.create(
+        comparison=comparison,
+        annotator=annotator,
+        assignment=assignment,
+        choice=choice,
+        strength=strength,
+        rationale=rationale,
+        duration_ms=duration_ms,
+        display_order=assignment.display_order,
+        left_response_id=left_response_id,
+    )
+    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED, finished_at=now)
+    assignment.status = AssignmentStatus.SUBMITTED
+    assignment.finished_at = now
+    return judgement, True
+
+
+def _canonical_choice(*, choice_shown: str, assignment: Assignment, project: Project) -> str:
+    """Map a choice in display terms to canonical positions ("left" shown B means "b")."""
+    if choice_shown not in SHOWN_CHOICES:
+        raise ValidationFailed(
+            f"Choose one of {', '.join(SHOWN_CHOICES)}; got {choice_shown!r}.", field="choice"
+        )
+    if choice_shown == "tie":
+        if not project.allow_tie:
+            raise ValidationFailed(
+                "This project does not allow ties; pick the better response.", field="choice"
+            )
+        return Choice.TIE
+    if choice_shown == "both_bad":
+        if not project.allow_both_bad:
+            raise ValidationFailed("This project does not allow 'both bad'.", field="choice")
+        return Choice.BOTH_BAD
+    order = assignment.display_order
+    if len(order) != 2:
+        raise ValidationFailed(
+            f"This comparison has {len(order)} responses; only pairs can be judged left/right.",
+            field="choice",
+        )
+    position = order[0] if choice_shown == "left" else order[1]
+    return Choice.A if position == 0 else Choice.B
+
+
+def _check_strength(*, strength: int | None, choice: str, project: Project) -> None:
+    scale = project.strength_scale or []
+    if strength is not None and (isinstance(strength, bool) or not isinstance(strength, int)):
+        raise ValidationFailed("Strength must be an integer index into the scale, or null.", field="strength")
+    if choice not in (Choice.A, Choice.B) or not scale:
+        if strength is not None:
+            reason = "a tie or 'both bad' has no strength" if scale else "this project does not rate strength"
+            raise ValidationFailed(f"Leave strength empty: {reason}.", field="strength")
+        return
+    if strength is None:
+        raise ValidationFailed(
+            f"Say how strong the preference is: 0 to {len(scale) - 1} ({', '.join(map(str, scale))}).",
+            field="strength",
+        )
+    if not 0 <= strength < len(scale):
+        raise ValidationFailed(
+            f"Strength {strength} is outside the scale 0 to {len(scale) - 1} ({', '.join(map(str, scale))}).",
+            field="strength",
+        )
+
+
+def _checked_rationale(*, rationale: str | None, project: Project) -> str:
+    if rationale is None:
+        rationale = ""
+    if not isinstance(rationale, str):
+        raise ValidationFailed("The rationale must be text.", field="rationale")
+    rationale = rationale.strip()
+    if len(rationale) > RATIONALE_MAX_CHARS:
+        raise ValidationFailed(
+            f"The rationale is {len(rationale)} characters; the limit is {RATIONALE_MAX_CHARS}.",
+            field="rationale",
+        )
+    if project.rationale == RationalePolicy.REQUIRED and not rationale:
+        raise ValidationFailed("This project asks for a rationale: say briefly why.", field="rationale")
+    if project.rationale == RationalePolicy.OFF and rationale:
+        raise ValidationFailed("This project does not collect rationales; leave it empty.", field="rationale")
+    return rationale
+
+
+def _check_duration(duration_ms: int | None) -> None:
+    if duration_ms is None:
+        return
+    if (
+        isinstance(duration_ms, bool)
+        or not isinstance(duration_ms, int)
+        or not 0 <= duration_ms <= DURATION_MAX_MS
+    ):
+        raise ValidationFailed(
+            "duration_ms must be a whole number of milliseconds, 0 or more.", field="duration_ms"
+        )
