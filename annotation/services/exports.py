@@ -1,0 +1,464 @@
+"""Exports: choose votes with filters, aggregate them per comparison, stream them through a
+format plugin into a file under ``MEDIA_ROOT/exports/``, record rows and a content hash.
+
+Memory stays constant: comparisons and judgements are read by two server-side cursors, both
+ordered by comparison id, and merged one comparison at a time. Output is deterministic: rows
+follow comparison id then judgement id, keys are in a fixed order, nothing about the export
+itself (time, id) goes into the content, so exporting the same data again gives the same bytes.
+
+Aggregation (``aggregation``) turns the votes of one comparison into one label:
+- ``majority``: the label with the most votes; a shared top is a split (no label).
+- ``unanimous``: a label only when every vote agrees.
+- ``weighted``: like majority, each vote weighted by its annotator's reliability, the gold
+  accuracy with a uniform prior ``(correct + 1) / (seen + 2)``; 0.5 for annotators never tested
+  and for imported labels.
+An imported label (``Comparison.prior_choice``) counts as one vote, marked ``imported``. It is on
+by default (``include_imported``): it is the label the data came with, and a researcher who
+wants human votes only turns it off. An annotator filter leaves imported labels out.
+``agreement`` is the share of votes (unweighted) on the most common label.
+"""
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import FilteredRelation, Q
+from django.utils import timezone
+
+from annotation.exporters import Pair, Vote, WriteOptions, available_formats, get_exporter
+from annotation.models import Comparison, Export, ExportStatus, Judgement, Project
+from annotation.quality.gold import annotators_below_gold_accuracy, annotators_flagged, gold_records
+from annotation.quality.stats import LABELS, plurality
+from annotation.services.errors import ValidationFailed
+
+AGGREGATIONS = ("majority", "unanimous", "weighted")
+TIE_POLICIES = ("exclude", "label")
+CHUNK = 2000
+UNKNOWN_RELIABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str
+    aggregation: str = "majority"
+    ties: str = "exclude"
+    conversational: bool = False
+    include_imported: bool = True
+    pseudonymise: bool = True
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    annotators: tuple[str, ...] = ()
+    min_gold_accuracy: float | None = None
+    exclude_flagged: bool = False
+    min_agreement: float | None = None
+    min_votes: int = 1
+    model_versions: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> "ExportOptions":
+        """Validate request data (API body, form, command line); ValidationFailed names the field."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValidationFailed(f"Unknown option {unknown[0]!r}.", field=unknown[0])
+        if not data.get("format"):
+            raise ValidationFailed("Choose a format.", field="format")
+        values = {"format": _choice(data, "format", tuple(available_formats()))}
+        if "aggregation" in data:
+            values["aggregation"] = _choice(data, "aggregation", AGGREGATIONS)
+        if "ties" in data:
+            values["ties"] = _choice(data, "ties", TIE_POLICIES)
+        for name in ("conversational", "include_imported", "pseudonymise", "exclude_flagged"):
+            if name in data:
+                values[name] = _bool(data, name)
+        for name in ("date_from", "date_to"):
+            if data.get(name) not in (None, ""):
+                values[name] = _date(data, name)
+        for name in ("annotators", "model_versions"):
+            if data.get(name) not in (None, ""):
+                values[name] = _names(data, name)
+        for name in ("min_gold_accuracy", "min_agreement"):
+            if data.get(name) not in (None, ""):
+                values[name] = _fraction(data, name)
+        if data.get("min_votes") not in (None, ""):
+            values["min_votes"] = _positive_int(data, "min_votes")
+        options = cls(**values)
+        if options.date_from and options.date_to and options.date_from > options.date_to:
+            raise ValidationFailed("date_from is after date_to.", field="date_from")
+        return options
+
+    def as_dict(self) -> dict:
+        """JSON-ready, every field present: what the Export row records."""
+        out = asdict(self)
+        for name in ("date_from", "date_to"):
+            out[name] = out[name].isoformat() if out[name] else None
+        for name in ("annotators", "model_versions"):
+            out[name] = list(out[name])
+        return out
+
+    @property
+    def write_options(self) -> WriteOptions:
+        return WriteOptions(conversational=self.conversational, ties=self.ties)
+
+
+def _choice(data: Mapping, name: str, allowed: tuple[str, ...]) -> str:
+    value = data.get(name)
+    if value not in allowed:
+        raise ValidationFailed(f"{name} must be one of {', '.join(allowed)}; got {value!r}.", field=name)
+    return value
+
+
+def _bool(data: Mapping, name: str) -> bool:
+    value = data[name]
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"true", "1", "yes", "on", "false", "0", "no", "off"}:
+        return value.lower() in {"true", "1", "yes", "on"}
+    raise ValidationFailed(f"{name} must be true or false.", field=name)
+
+
+def _date(data: Mapping, name: str) -> dt.date:
+    value = data[name]
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a date like 2025-01-31.", field=name) from None
+
+
+def _names(data: Mapping, name: str) -> tuple[str, ...]:
+    value = data[name]
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
+        raise ValidationFailed(f"{name} must be a list of names.", field=name)
+    return tuple(sorted({item.strip() for item in value if item.strip()}))
+
+
+def _fraction(data: Mapping, name: str) -> float:
+    try:
+        value = float(data[name])
+    except (TypeError, ValueError):
+        raise ValidationFailed(f"{name} must be a number between 0 and 1.", field=name) from None
+    if not 0.0 <= value <= 1.0:
+        raise ValidationFailed(f"{name} must be between 0 and 1.", field=name)
+    return value
+
+
+def _positive_int(data: Mapping, name: str) -> int:
+    value = data[name]
+    if isinstance(value, bool) or not str(value).isdigit() or int(value) < 1:
+        raise ValidationFailed(f"{name} must be a whole number of at least 1.", field=name)
+    return int(value)
+
+
+def pseudonym(*, project: Project, annotator_id: int) -> str:
+    """A stable id that does not reveal the user: HMAC-SHA256 of the project and user ids under
+    SECRET_KEY, so the same annotator has different pseudonyms in different projects."""
+    digest = hmac.new(
+        settings.SECRET_KEY.encode(), f"{project.pk}:{annotator_id}".encode(), hashlib.sha256
+    ).hexdigest()
+    return f"anon-{digest[:16]}"
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
+    """The filtered, aggregated comparisons of ``project`` in comparison id order, streamed.
+
+    Run it inside a transaction (``export_write`` does) so both cursors read one snapshot.
+    """
+    comparisons = Comparison.objects.filter(project=project).annotate(
+        slot_a=FilteredRelation("slots", condition=Q(slots__position=0)),
+        slot_b=FilteredRelation("slots", condition=Q(slots__position=1)),
+    )
+    comparisons = comparisons.filter(slot_a__response__isnull=False, slot_b__response__isnull=False)
+    if options.model_versions:
+        names = list(options.model_versions)
+        comparisons = comparisons.filter(
+            Q(slot_a__response__model_version__name__in=names)
+            | Q(slot_b__response__model_version__name__in=names)
+        )
+    comparison_rows = (
+        comparisons.order_by("id")
+        .values_list(
+            "id",
+            "prompt_id",
+            "prompt__messages",
+            "slot_a__response_id",
+            "slot_a__response__text",
+            "slot_b__response__text",
+            "slot_a__response__model_version__name",
+            "slot_a__response__source_name",
+            "slot_b__response__model_version__name",
+            "slot_b__response__source_name",
+            "prior_choice",
+            "prior_source",
+            "is_gold",
+            "gold_choice",
+            "created_at",
+        )
+        .iterator(chunk_size=CHUNK)
+    )
+
+    judgements = Judgement.objects.filter(comparison__project=project)
+    if options.date_from:
+        judgements = judgements.filter(created_at__gte=_day_start(options.date_from))
+    if options.date_to:
+        judgements = judgements.filter(created_at__lt=_day_start(options.date_to + dt.timedelta(days=1)))
+    if options.annotators:
+        judgements = judgements.filter(
+            **{f"annotator__{get_user_model().USERNAME_FIELD}__in": options.annotators}
+        )
+    excluded: set[int] = set()
+    if options.exclude_flagged:
+        excluded |= annotators_flagged(project=project)
+    if options.min_gold_accuracy is not None:
+        excluded |= annotators_below_gold_accuracy(project=project, threshold=options.min_gold_accuracy)
+    if excluded:
+        judgements = judgements.exclude(annotator_id__in=sorted(excluded))
+    judgement_rows = (
+        judgements.order_by("comparison_id", "id")
+        .values_list(
+            "comparison_id",
+            "id",
+            "annotator_id",
+            "choice",
+            "strength",
+            "rationale",
+            "duration_ms",
+            "left_response_id",
+            "created_at",
+        )
+        .iterator(chunk_size=CHUNK)
+    )
+
+    weights: dict[int, float] = {}
+    if options.aggregation == "weighted":
+        weights = {pk: record.reliability for pk, record in gold_records(project=project).items()}
+    names: dict[int, str] = {}
+
+    def annotator_name(annotator_id: int) -> str:
+        name = names.get(annotator_id)
+        if name is None:
+            if options.pseudonymise:
+                name = pseudonym(project=project, annotator_id=annotator_id)
+            else:
+                name = get_user_model().objects.get(pk=annotator_id).get_username()
+            names[annotator_id] = name
+        return name
+
+    include_prior = options.include_imported and not options.annotators
+    pending = next(judgement_rows, None)
+    for (
+        comparison_id,
+        prompt_id,
+        messages,
+        a_id,
+        text_a,
+        text_b,
+        version_a,
+        source_a,
+        version_b,
+        source_b,
+        prior_choice,
+        prior_source,
+        is_gold,
+        gold_choice,
+        created_at,
+    ) in comparison_rows:
+        votes: list[Vote] = []
+        # Judgements of comparisons filtered out above come first in the merge: skip them.
+        while pending is not None and pending[0] < comparison_id:
+            pending = next(judgement_rows, None)
+        while pending is not None and pending[0] == comparison_id:
+            _, judgement_id, annotator_id, choice, strength, rationale, duration_ms, left_id, at = pending
+            votes.append(
+                Vote(
+                    judgement_id=judgement_id,
+                    annotator=annotator_name(annotator_id),
+                    choice=choice,
+                    strength=strength,
+                    rationale=rationale,
+                    duration_ms=duration_ms,
+                    left="a" if left_id == a_id else "b",
+                    created_at=at,
+                    weight=weights.get(annotator_id, UNKNOWN_RELIABILITY),
+                )
+            )
+            pending = next(judgement_rows, None)
+        if include_prior and prior_choice and _in_dates(created_at, options):
+            votes.append(
+                Vote(
+                    judgement_id=None,
+                    annotator=None,
+                    choice=prior_choice,
+                    strength=None,
+                    rationale="",
+                    duration_ms=None,
+                    left=None,
+                    created_at=None,
+                    imported=True,
+                    source=prior_source,
+                    weight=UNKNOWN_RELIABILITY,
+                )
+            )
+        if not votes or len(votes) < options.min_votes:
+            continue
+        label, agreement = aggregate(votes, options.aggregation)
+        if options.min_agreement is not None and agreement < options.min_agreement:
+            continue
+        yield Pair(
+            comparison_id=comparison_id,
+            prompt_id=prompt_id,
+            messages=messages,
+            response_a=text_a,
+            response_b=text_b,
+            model_a=version_a or source_a,
+            model_b=version_b or source_b,
+            is_gold=is_gold,
+            gold_choice=gold_choice,
+            votes=votes,
+            label=label,
+            agreement=agreement,
+        )
+
+
+def _in_dates(when: dt.datetime, options: ExportOptions) -> bool:
+    if options.date_from and when < _day_start(options.date_from):
+        return False
+    return not (options.date_to and when >= _day_start(options.date_to + dt.timedelta(days=1)))
+
+
+def aggregate(votes: list[Vote], method: str) -> tuple[str | None, float]:
+    """(label or None for a split, share of votes on the most common label)."""
+    counts = dict.fromkeys(LABELS, 0)
+    for vote in votes:
+        counts[vote.choice] += 1
+    agreement = max(counts.values()) / len(votes)
+    if method == "unanimous":
+        return (votes[0].choice if agreement == 1.0 else None), agreement
+    if method == "weighted":
+        weights = dict.fromkeys(LABELS, 0.0)
+        for vote in votes:
+            weights[vote.choice] += vote.weight
+        return plurality(weights), agreement
+    return plurality(counts), agreement
+
+
+def export_write(*, project: Project, options: ExportOptions, out: BinaryIO) -> int:
+    """Stream the export into ``out``; return the rows written. Reads one database snapshot."""
+    exporter = get_exporter(options.format)
+    outer = connection.in_atomic_block  # a caller's (or a test's) transaction has run queries already
+    with transaction.atomic():
+        if connection.vendor == "postgresql" and not outer:
+            # Both cursors (comparisons, judgements) then see the same committed data.
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        return exporter.write(export_pairs(project=project, options=options), out, options.write_options)
+
+
+def export_to_path(*, project: Project, options: ExportOptions, path: Path) -> tuple[int, str]:
+    """Write the export to ``path`` atomically (a temporary file renamed over it) and return
+    (rows, sha256 of the bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb", buffering=1024 * 1024) as out:
+            rows = export_write(project=project, options=options, out=out)
+            out.flush()
+            os.fsync(out.fileno())
+        digest = hashlib.sha256()
+        with open(tmp_name, "rb") as written:
+            for block in iter(lambda: written.read(1024 * 1024), b""):
+                digest.update(block)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return rows, digest.hexdigest()
+
+
+def export_directory(project: Project) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / project.slug
+
+
+@transaction.atomic
+def export_create(*, project: Project, options: ExportOptions, user=None) -> Export:
+    """Record an export and queue it; a worker runs ``export_run`` once the row is committed."""
+    from annotation.tasks import export_run_task
+
+    export = Export.objects.create(
+        project=project, format=options.format, options=options.as_dict(), created_by=user
+    )
+    export_run_task.delay_on_commit(export.pk)
+    return export
+
+
+def export_run(*, export_id: int) -> Export:
+    """Run a queued export. Safe to call twice: only the call that claims the queued row works."""
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.RUNNING
+    )
+    export = Export.objects.select_related("project").get(pk=export_id)
+    if not claimed:
+        return export
+    options = ExportOptions.from_dict(export.options)
+    path = (
+        export_directory(export.project)
+        / f"{export.pk}-{options.format}.{get_exporter(options.format).extension}"
+    )
+    return _finish(export, options, path)
+
+
+def export_to_file(*, project: Project, options: ExportOptions, path: Path, user=None) -> Export:
+    """Export straight to ``path`` (the management command), recorded like any other export."""
+    export = Export.objects.create(
+        project=project,
+        format=options.format,
+        options=options.as_dict(),
+        status=ExportStatus.RUNNING,
+        created_by=user,
+    )
+    return _finish(export, options, path.resolve())
+
+
+def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
+    try:
+        rows, sha256 = export_to_path(project=export.project, options=options, path=path)
+    except Exception as error:
+        export.status = ExportStatus.FAILED
+        export.error = f"{type(error).__name__}: {error}"
+        export.finished_at = timezone.now()
+        export.save(update_fields=["status", "error", "finished_at"])
+        raise
+    media = Path(settings.MEDIA_ROOT).resolve()
+    export.path = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
+    export.rows = rows
+    export.sha256 = sha256
+    export.status = ExportStatus.SUCCEEDED
+    export.finished_at = timezone.now()
+    export.save(update_fields=["path", "rows", "sha256", "status", "finished_at"])
+    return export
+
+
+def export_file_path(export: Export) -> Path | None:
+    """The file of a finished export on disk, or None."""
+    if export.status != ExportStatus.SUCCEEDED or not export.path:
+        return None
+    path = Path(export.path)
+    if not path.is_absolute():
+        path = Path(settings.MEDIA_ROOT) / path
+    return path if path.is_file() else None
