@@ -76,7 +76,7 @@ def test_unanimous_aggregation_keeps_only_agreed_pairs(project, votes):
 
 
 def test_weighted_aggregation_follows_the_annotator_with_better_gold_accuracy(project, people, votes):
-    ann, bob, cat = people
+    ann, _bob, cat = people
     for _ in range(3):
         gold = ComparisonFactory.create_pair(project=project, is_gold=True, gold_choice="a")
         judgement(gold, ann, "b")
@@ -159,7 +159,7 @@ def test_model_version_filter_keeps_comparisons_with_that_model(project, votes):
 
 
 def test_flagged_annotators_can_be_left_out(project, people, votes):
-    ann, bob, cat = people
+    _ann, _bob, cat = people
     for _ in range(3):
         gold = ComparisonFactory.create_pair(project=project, is_gold=True, gold_choice="a")
         judgement(gold, cat, "b")
