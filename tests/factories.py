@@ -20,7 +20,9 @@ class UserFactory(factory.django.DjangoModelFactory):
         skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"user{n}")
-    password = factory.PostGenerationMethodCall("set_password", "correct horse battery staple")
+    # Hashed before the row is written: a post-generation set_password was never saved, so the
+    # stored hash differed from the session's and force_login()/a real login did not hold.
+    password = factory.django.Password("correct horse battery staple")
 
 
 class ProjectFactory(factory.django.DjangoModelFactory):
