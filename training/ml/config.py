@@ -1,0 +1,261 @@
+"""Typed, validated training configs: one dataclass per method, stored with every run and checkpoint.
+
+>>> cfg = config_from_dict("reward_model", {"model": "minilm-l6", "lr": 3e-5})
+>>> cfg.batch_size, cfg.to_dict()["lr"]
+(16, 3e-05)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+class ConfigError(ValueError):
+    """A config names an unknown key or holds a value the trainer cannot use."""
+
+
+def _f(default: Any, help: str, **kwargs: Any) -> Any:
+    return field(default=default, metadata={"help": help, **kwargs})
+
+
+@dataclass
+class TrainingConfig:
+    """What every trainer needs; the method-specific configs add their own fields."""
+
+    model: str = _f(
+        "", "Base model: a short name (minilm-l6, smollm2-135m), a local directory or a checkpoint."
+    )
+    max_length: int = _f(512, "Tokens per sequence (prompt + response); the prompt's start is cut first.")
+    batch_size: int = _f(16, "Preference pairs per optimiser step on each process (before accumulation).")
+    eval_batch_size: int = _f(0, "Pairs per evaluation batch; 0 means 2 x batch_size.")
+    epochs: float = _f(1.0, "Passes over the training pairs (ignored when max_steps > 0).")
+    max_steps: int = _f(0, "Optimiser steps to run; 0 means derive from epochs.")
+    lr: float = _f(5e-5, "Peak learning rate of AdamW.")
+    schedule: Literal["linear", "cosine", "constant"] = _f("linear", "Decay after warmup.")
+    warmup_ratio: float = _f(0.1, "Fraction of the steps spent warming the learning rate up from 0.")
+    weight_decay: float = _f(0.0, "AdamW decoupled weight decay (not applied to biases and norms).")
+    adam_beta1: float = _f(0.9, "AdamW beta1.")
+    adam_beta2: float = _f(0.999, "AdamW beta2.")
+    adam_eps: float = _f(1e-8, "AdamW epsilon.")
+    grad_accum: int = _f(1, "Micro-batches accumulated into one optimiser step.")
+    max_grad_norm: float = _f(1.0, "Clip the global gradient norm to this; 0 disables clipping.")
+    seed: int = _f(42, "Seeds weight init of new heads, shuffling and dropout.")
+    eval_every: int = _f(0, "Evaluate every N optimiser steps (0: only at the end).")
+    early_stopping_patience: int = _f(0, "Stop after N evaluations without improvement (0: never).")
+    early_stopping_metric: str = _f("", "Metric watched by early stopping; empty means the method's default.")
+    checkpoint_every: int = _f(
+        0, "Write a resumable checkpoint every N steps (0: only at the end or on stop)."
+    )
+    keep_checkpoints: int = _f(2, "How many intermediate step checkpoints to keep on disk.")
+    lora: bool | dict = field(
+        default=False,
+        metadata={"help": "Train LoRA adapters via peft instead of all weights: true, or LoraConfig fields."},
+    )
+    tie_handling: Literal["exclude", "smooth"] = _f(
+        "exclude", "Tied pairs: leave them out of pairwise losses, or train them towards P=0.5."
+    )
+    label_smoothing: float = _f(0.0, "Probability that a (non-tie) label is flipped, in [0, 0.5).")
+    group_by_length: bool = _f(True, "Batch pairs of similar length together to cut padding.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = _f(
+        "auto", "Where to train; auto picks cuda, then mps, then cpu."
+    )
+    precision: Literal["auto", "fp32", "bf16"] = _f(
+        "auto", "auto means bf16 autocast on CUDA, fp32 elsewhere."
+    )
+
+    kind: typing.ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def help(cls) -> dict[str, str]:
+        return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
+
+    def validate(self) -> None:
+        _check_types(self)
+        positive = ["max_length", "batch_size", "grad_accum"]
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)!r}.")
+        non_negative = [
+            "eval_batch_size",
+            "max_steps",
+            "weight_decay",
+            "max_grad_norm",
+            "eval_every",
+            "early_stopping_patience",
+            "checkpoint_every",
+            "keep_checkpoints",
+        ]
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative, got {getattr(self, name)!r}.")
+        if not self.model.strip():
+            raise ConfigError("model is required (a short name, a directory or a checkpoint).")
+        if self.max_steps == 0 and not self.epochs > 0:
+            raise ConfigError("epochs must be positive when max_steps is 0.")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive finite number, got {self.lr!r}.")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio!r}.")
+        if not 0 <= self.label_smoothing < 0.5:
+            raise ConfigError(f"label_smoothing must be in [0, 0.5), got {self.label_smoothing!r}.")
+        for name in ("adam_beta1", "adam_beta2"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be in [0, 1), got {getattr(self, name)!r}.")
+        if self.early_stopping_patience and not self.eval_every:
+            raise ConfigError("early_stopping_patience needs eval_every > 0 (and eval examples).")
+        if isinstance(self.lora, dict):
+            allowed = {"r", "lora_alpha", "lora_dropout", "target_modules", "bias"}
+            unknown = sorted(set(self.lora) - allowed)
+            if unknown:
+                raise ConfigError(
+                    f"Unknown lora keys: {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})."
+                )
+
+
+@dataclass
+class RewardConfig(TrainingConfig):
+    """A scalar reward model trained with the Bradley-Terry loss."""
+
+    pooling: Literal["auto", "cls", "mean", "last"] = _f(
+        "auto",
+        "How a sequence becomes one vector: auto = mean for encoders, last non-pad token for decoders.",
+    )
+    use_margin: bool = _f(True, "Subtract each pair's margin (from annotator strength) inside the loss.")
+    center_rewards_coefficient: float = _f(
+        0.0, "Penalty on (r_chosen + r_rejected)^2 keeping rewards centred."
+    )
+
+    kind: typing.ClassVar[str] = "reward_model"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.center_rewards_coefficient < 0:
+            raise ConfigError("center_rewards_coefficient must not be negative.")
+
+
+@dataclass
+class DPOConfig(TrainingConfig):
+    """Direct preference optimisation of a causal LM against its frozen starting point."""
+
+    lr: float = _f(5e-7, "Peak learning rate of AdamW.")
+    beta: float = _f(0.1, "Strength of the KL anchor to the reference model.")
+    loss_type: Literal["sigmoid", "ipo"] = _f(
+        "sigmoid", "sigmoid = DPO, ipo = identity preference optimisation."
+    )
+    max_prompt_length: int = _f(0, "Cap on prompt tokens before the response (0: only max_length applies).")
+    reference_model: str = _f("", "Frozen reference; empty means the starting weights of `model`.")
+
+    kind: typing.ClassVar[str] = "dpo"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.beta > 0:
+            raise ConfigError(f"beta must be positive, got {self.beta!r}.")
+        if self.max_prompt_length < 0:
+            raise ConfigError("max_prompt_length must not be negative.")
+
+
+@dataclass
+class ContrastiveConfig(TrainingConfig):
+    """An embedding model (or a causal LM, for contrastive_lm) trained with a contrastive objective."""
+
+    objective: Literal["margin_ranking", "info_nce", "contrastive_lm"] = _f(
+        "info_nce",
+        "margin_ranking and info_nce train prompt/response embeddings; contrastive_lm a causal LM.",
+    )
+    margin: float = _f(0.2, "m in max(0, m - s+ + s-) for margin_ranking.")
+    temperature: float = _f(0.05, "tau of InfoNCE.")
+    pooling: Literal["auto", "cls", "mean", "last"] = _f("auto", "Embedding pooling (auto: mean).")
+
+    kind: typing.ClassVar[str] = "contrastive"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive, got {self.temperature!r}.")
+        if self.margin < 0:
+            raise ConfigError("margin must not be negative.")
+
+
+CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {
+    "reward_model": RewardConfig,
+    "dpo": DPOConfig,
+    "contrastive": ContrastiveConfig,
+}
+
+
+def config_from_dict(kind: str, data: dict[str, Any] | TrainingConfig) -> TrainingConfig:
+    """Build and validate the config for `kind`; unknown keys and bad values raise ConfigError."""
+    if kind not in CONFIG_CLASSES:
+        raise ConfigError(f"Unknown training kind {kind!r}; expected one of {', '.join(CONFIG_CLASSES)}.")
+    cls = CONFIG_CLASSES[kind]
+    if isinstance(data, TrainingConfig):
+        data = data.to_dict()
+    if not isinstance(data, dict):
+        raise ConfigError(f"A config must be a JSON object, got {type(data).__name__}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"Unknown {kind} config keys: {', '.join(unknown)}.")
+    try:
+        cfg = cls(**data)
+    except TypeError as exc:  # pragma: no cover - guarded by the key check above
+        raise ConfigError(str(exc)) from exc
+    cfg.validate()
+    return cfg
+
+
+def config_from_json(kind: str, text: str) -> TrainingConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"Config is not valid JSON: {exc}") from exc
+    return config_from_dict(kind, data)
+
+
+def _check_types(cfg: TrainingConfig) -> None:
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not _matches(value, hints[f.name]):
+            raise ConfigError(f"{f.name}: {value!r} is not a valid {_describe(hints[f.name])}.")
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_matches(value, h) for h in typing.get_args(hint))
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if hint is str:
+        return isinstance(value, str)
+    if hint is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "choice among " + ", ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    return getattr(hint, "__name__", str(hint))
