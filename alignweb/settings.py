@@ -208,6 +208,23 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 
+# Training runs: a run whose worker has not beaten for this long is re-queued by the reaper
+# (beat schedule below; run `celery -A alignweb beat` or a worker with -B) and resumes from its
+# last checkpoint. Time limits apply to training, generation and scoring tasks.
+ALIGNWEB_RUN_STALE_SECONDS = _int("ALIGNWEB_RUN_STALE_SECONDS", 120, minimum=2)
+ALIGNWEB_REAPER_INTERVAL_SECONDS = _int("ALIGNWEB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+ALIGNWEB_TRAINING_SOFT_TIME_LIMIT = _int("ALIGNWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
+ALIGNWEB_TRAINING_TIME_LIMIT = _int(
+    "ALIGNWEB_TRAINING_TIME_LIMIT", ALIGNWEB_TRAINING_SOFT_TIME_LIMIT + 600, minimum=ALIGNWEB_TRAINING_SOFT_TIME_LIMIT + 1
+)
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-training-runs": {
+        "task": "training.tasks.reap_stale_runs",
+        "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
+        "options": {"queue": "default"},
+    },
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,143 @@
+"""Arena leaderboard: Bradley-Terry ratings of model versions from human votes.
+
+Method (the one FastChat's ``compute_mle_elo`` uses, written with numpy/scipy): a logistic
+regression on battles where P(a beats b) = 1 / (1 + 10 ** ((R_b - R_a) / 400)); a tie counts as half
+a win for each side; ratings are centred on 1000. A tiny L2 term (``l2``) keeps the ratings finite
+when a model won or lost every battle; ``l2=0`` is the plain MLE. 95% intervals come from
+bootstrap resampling of battles. "Both bad" votes count as ties, as in Chatbot Arena.
+
+>>> board = leaderboard([Battle("tuned", "base", "a"), Battle("tuned", "base", "tie")], rounds=0)
+>>> board.rows[0]["model"]
+'tuned'
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import expit, log_expit
+
+SCALE = 400.0
+BASE = 10.0
+INIT_RATING = 1000.0
+OUTCOMES = ("a", "b", "tie")
+
+
+@dataclass(frozen=True)
+class Battle:
+    model_a: str
+    model_b: str
+    winner: str  # "a", "b" or "tie"
+
+
+@dataclass
+class Leaderboard:
+    rows: list[dict] = field(default_factory=list)
+    """Best first: model, rating, ci_low, ci_high, battles, wins, losses, ties."""
+    models: list[str] = field(default_factory=list)
+    win_rate: list[list[float | None]] = field(default_factory=list)
+    """win_rate[i][j]: share of i-vs-j battles won by models[i] (ties count half); None if none."""
+    votes: list[list[int]] = field(default_factory=list)
+    """votes[i][j]: battles between models[i] and models[j]."""
+
+    def to_dict(self) -> dict:
+        return {"rows": self.rows, "models": self.models, "win_rate": self.win_rate, "votes": self.votes}
+
+
+def _encode(battles: list[Battle], models: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index = {m: i for i, m in enumerate(models)}
+    a = np.array([index[b.model_a] for b in battles], dtype=np.int64)
+    b = np.array([index[b.model_b] for b in battles], dtype=np.int64)
+    score = np.array([{"a": 1.0, "b": 0.0, "tie": 0.5}[x.winner] for x in battles])  # (battles,)
+    return a, b, score
+
+
+def _fit(a: np.ndarray, b: np.ndarray, score: np.ndarray, n_models: int, l2: float) -> np.ndarray:
+    """Ratings on the Elo scale maximising the tie-as-half-win Bradley-Terry likelihood."""
+    k = np.log(BASE) / SCALE
+
+    def loss_and_grad(r: np.ndarray) -> tuple[float, np.ndarray]:
+        z = k * (r[a] - r[b])  # (battles,) log-odds that a wins
+        loss = -(score * log_expit(z) + (1 - score) * log_expit(-z)).sum() + 0.5 * l2 * (k * r) @ (k * r)
+        dz = expit(z) - score  # d loss / d z
+        grad = np.zeros(n_models)
+        np.add.at(grad, a, k * dz)
+        np.add.at(grad, b, -k * dz)
+        return float(loss), grad + l2 * k * k * r
+
+    result = minimize(loss_and_grad, np.zeros(n_models), jac=True, method="L-BFGS-B", options={"gtol": 1e-9})
+    ratings = result.x
+    return ratings - ratings.mean() + INIT_RATING
+
+
+def bradley_terry(battles: list[Battle], *, l2: float = 1e-4) -> dict[str, float]:
+    """Elo-scale Bradley-Terry ratings, mean 1000."""
+    _validate(battles)
+    models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
+    if not models:
+        return {}
+    a, b, score = _encode(battles, models)
+    return dict(zip(models, _fit(a, b, score, len(models), l2).tolist(), strict=True))
+
+
+def _validate(battles: list[Battle]) -> None:
+    for battle in battles:
+        if battle.winner not in OUTCOMES:
+            raise ValueError(f"Unknown outcome {battle.winner!r}; use 'a', 'b' or 'tie'.")
+        if battle.model_a == battle.model_b:
+            raise ValueError(f"A model cannot battle itself ({battle.model_a!r}).")
+
+
+def leaderboard(battles: list[Battle], *, rounds: int = 200, seed: int = 0, l2: float = 1e-4) -> Leaderboard:
+    """Ratings with bootstrap 95% intervals (``rounds`` resamples of the battles), the win-rate
+    matrix and votes per pair."""
+    _validate(battles)
+    models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
+    if not models:
+        return Leaderboard()
+    n = len(models)
+    a, b, score = _encode(battles, models)
+    ratings = _fit(a, b, score, n, l2)
+    if rounds > 0:
+        rng = np.random.default_rng(seed)
+        samples = np.empty((rounds, n))
+        for r in range(rounds):
+            pick = rng.integers(0, len(battles), len(battles))
+            samples[r] = _fit(a[pick], b[pick], score[pick], n, l2)
+        low, high = np.percentile(samples, [2.5, 97.5], axis=0)
+    else:
+        low = high = ratings
+
+    wins = np.zeros((n, n))
+    votes = np.zeros((n, n), dtype=np.int64)
+    np.add.at(wins, (a, b), score)
+    np.add.at(wins, (b, a), 1 - score)
+    np.add.at(votes, (a, b), 1)
+    np.add.at(votes, (b, a), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rate = wins / votes
+    rows = []
+    for i, model in enumerate(models):
+        mine_a, mine_b = a == i, b == i
+        won = int(((score == 1) & mine_a).sum() + ((score == 0) & mine_b).sum())
+        tied = int(((score == 0.5) & (mine_a | mine_b)).sum())
+        total = int((mine_a | mine_b).sum())
+        rows.append(
+            {
+                "model": model,
+                "rating": round(float(ratings[i]), 2),
+                "ci_low": round(float(low[i]), 2),
+                "ci_high": round(float(high[i]), 2),
+                "battles": total,
+                "wins": won,
+                "losses": total - won - tied,
+                "ties": tied,
+            }
+        )
+    order = sorted(range(n), key=lambda i: -ratings[i])
+    return Leaderboard(
+        rows=[rows[i] for i in order],
+        models=[models[i] for i in order],
+        win_rate=[[None if votes[i, j] == 0 else round(float(rate[i, j]), 4) for j in order] for i in order],
+        votes=[[int(votes[i, j]) for j in order] for i in order],
+    )

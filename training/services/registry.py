@@ -1,0 +1,132 @@
+"""The model registry: register versions (from runs, base models or HTTP endpoints) and promote
+them. Promoting a policy to *serving* sends it back into the annotation queue (a generation job
+on held-back prompts against the previous serving version); promoting a reward model to *active
+scorer* re-orders the pending queue by its uncertainty."""
+
+from django.db import IntegrityError, transaction
+
+from annotation.models import Project
+from annotation.services.errors import Conflict, ValidationFailed
+from training.models import ModelKind, ModelVersion, RunKind, TrainingRun, VersionStatus
+
+RUN_KIND_TO_MODEL_KIND = {
+    RunKind.REWARD_MODEL: ModelKind.REWARD,
+    RunKind.DPO: ModelKind.POLICY,
+    # Contrastive objectives train a scorer of responses (similarity / sequence likelihood).
+    RunKind.CONTRASTIVE: ModelKind.REWARD,
+}
+
+
+def version_register_from_run(*, run: TrainingRun, checkpoint_dir: str, metrics: dict) -> ModelVersion:
+    """The run's final checkpoint as a version (idempotent: a second call returns the same one)."""
+    existing = ModelVersion.objects.filter(run=run, checkpoint_path=checkpoint_dir).first()
+    if existing:
+        return existing
+    from training.services.execution import run_lineage
+
+    name = run.name or f"{run.kind.replace('_', '-')}-run-{run.pk}"
+    if ModelVersion.objects.filter(project=run.project, name=name).exists():
+        name = f"{name}-run-{run.pk}"
+    return ModelVersion.objects.create(
+        project=run.project,
+        name=name[:200],
+        kind=RUN_KIND_TO_MODEL_KIND[run.kind],
+        base_model=str(run.config.get("model", ""))[:300],
+        parent=run.base_version,
+        run=run,
+        checkpoint_path=checkpoint_dir,
+        lineage={**run_lineage(run), "config": run.config, "steps": run.step},
+        metrics=metrics,
+    )
+
+
+@transaction.atomic
+def version_create(
+    *,
+    project: Project,
+    name: str,
+    kind: str = ModelKind.POLICY,
+    base_model: str = "",
+    checkpoint_path: str = "",
+    endpoint_url: str = "",
+    endpoint_model: str = "",
+    parent: ModelVersion | None = None,
+) -> ModelVersion:
+    """Register a version that was not trained here: a base model (short name, hub id or path),
+    a checkpoint directory, or an OpenAI-compatible endpoint (policies only)."""
+    name = name.strip()
+    if not name:
+        raise ValidationFailed("A version needs a name.", field="name")
+    if kind not in ModelKind.values:
+        raise ValidationFailed(f"Unknown kind {kind!r}.", field="kind")
+    sources = [bool(base_model or checkpoint_path), bool(endpoint_url)]
+    if sum(sources) != 1:
+        raise ValidationFailed(
+            "Give either a base model / checkpoint path or an endpoint URL (exactly one).",
+            field="endpoint_url",
+        )
+    if endpoint_url:
+        if kind != ModelKind.POLICY:
+            raise ValidationFailed("Only policies can generate from an endpoint.", field="kind")
+        if not endpoint_url.startswith(("http://", "https://")):
+            raise ValidationFailed(
+                "The endpoint URL must start with http:// or https://.", field="endpoint_url"
+            )
+        if not endpoint_model:
+            raise ValidationFailed("Name the model the endpoint serves.", field="endpoint_model")
+    if parent is not None and parent.project_id != project.pk:
+        raise ValidationFailed("The parent belongs to another project.", field="parent")
+    try:
+        with transaction.atomic():
+            return ModelVersion.objects.create(
+                project=project,
+                name=name[:200],
+                kind=kind,
+                base_model=base_model or checkpoint_path,
+                checkpoint_path=checkpoint_path,
+                endpoint_url=endpoint_url,
+                endpoint_model=endpoint_model,
+                parent=parent,
+                lineage={"registered": "endpoint" if endpoint_url else "base"},
+            )
+    except IntegrityError:
+        raise Conflict(f"A version named {name!r} already exists in this project.", field="name") from None
+
+
+@transaction.atomic
+def version_promote(*, version: ModelVersion, status: str, created_by=None) -> ModelVersion:
+    """Make ``version`` the project's serving policy or active scorer, demoting the previous one.
+
+    Serving: a generation job pairs the new policy's responses on held-back prompts with the
+    previous serving version's (or, without one, the parent's, or the imported responses) and
+    enqueues it after commit. Active scorer: the pending comparisons are re-scored.
+    """
+    if status not in (VersionStatus.SERVING, VersionStatus.ACTIVE_SCORER):
+        raise ValidationFailed("Promote to 'serving' or 'active_scorer'.", field="status")
+    if status == VersionStatus.SERVING and version.kind != ModelKind.POLICY:
+        raise ValidationFailed("Only a policy can serve; this is a reward model.", field="status")
+    if status == VersionStatus.ACTIVE_SCORER and version.kind != ModelKind.REWARD:
+        raise ValidationFailed("Only a reward model can be the active scorer.", field="status")
+    if status == VersionStatus.ACTIVE_SCORER and not version.checkpoint_path and not version.base_model:
+        raise ValidationFailed("This reward model has no checkpoint to score with.", field="status")
+    # Lock the project's versions so two promotions cannot both demote and promote.
+    current = list(
+        ModelVersion.objects.select_for_update().filter(project_id=version.project_id, status=status)
+    )
+    previous = next((v for v in current if v.pk != version.pk), None)
+    if previous:
+        ModelVersion.objects.filter(pk=previous.pk).update(status=VersionStatus.REGISTERED)
+    ModelVersion.objects.filter(pk=version.pk).update(status=status)
+    version.refresh_from_db()
+    if status == VersionStatus.SERVING and not any(v.pk == version.pk for v in current):
+        from training.services.generation import generation_job_create
+
+        opponent = previous or version.parent
+        generation_job_create(
+            project=version.project, model_version=version, opponent=opponent, created_by=created_by
+        )
+    elif status == VersionStatus.ACTIVE_SCORER:
+        from training.tasks import score_comparisons
+
+        score_comparisons.delay_on_commit(version.project_id)
+    return version

@@ -1,0 +1,342 @@
+"""Training runs: create, claim, report progress, finish, cancel, and recover from dead workers.
+
+Ownership: a worker owns a running run while ``worker_id`` holds its id (fresh per claim, so it
+also fences off a previous attempt of the same process). Every write a worker makes is a
+conditional UPDATE filtered on its id and ``state=running``; when it matches no row the worker
+has lost the run (it was reaped as stale, or cancelled) and must stop.
+"""
+
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db.models import F
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from annotation.models import Project
+from annotation.services.errors import Conflict, ValidationFailed
+from training.models import ACTIVE_RUN_STATES, ModelVersion, RunMetric, RunState, TrainingRun
+from training.services.configs import run_config_validate
+from training.services.snapshots import snapshot_create
+
+LOG_TAIL_LINES = 200
+
+
+def stale_after() -> timedelta:
+    """How old a heartbeat may get before the run counts as abandoned."""
+    return timedelta(seconds=getattr(settings, "ALIGNWEB_RUN_STALE_SECONDS", 120))
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _enqueue(run_id: int) -> None:
+    from training.tasks import train_run
+
+    train_run.delay_on_commit(run_id)
+
+
+@transaction.atomic
+def run_create(
+    *,
+    project: Project,
+    kind: str,
+    config: dict,
+    filters: dict | None = None,
+    created_by=None,
+    base_version: ModelVersion | None = None,
+    name: str = "",
+    force: bool = False,
+    max_attempts: int = 3,
+) -> TrainingRun:
+    """Snapshot the votes, store a validated config and enqueue the run after commit.
+
+    Raises ValidationFailed (bad kind, config or filters; nothing to train on) and Conflict (an
+    active run of this kind exists in the project and ``force`` is not set).
+    """
+    normalised = run_config_validate(kind=kind, config=config)
+    if base_version is not None and base_version.project_id != project.pk:
+        raise ValidationFailed("The base version belongs to another project.", field="base_version")
+    if not 1 <= max_attempts <= 20:
+        raise ValidationFailed("max_attempts must be from 1 to 20.", field="max_attempts")
+    if not force:
+        active = TrainingRun.objects.filter(
+            project=project, kind=kind, state__in=ACTIVE_RUN_STATES, forced=False
+        )
+        if active.exists():
+            raise Conflict(
+                f"Run {active.first().pk} ({kind}) is still active in this project; "
+                "cancel it or force a new run.",
+                field="kind",
+            )
+    snapshot = snapshot_create(project=project, filters=filters)
+    try:
+        with transaction.atomic():
+            run = TrainingRun.objects.create(
+                project=project,
+                kind=kind,
+                name=name[:200],
+                config=normalised,
+                snapshot=snapshot,
+                base_version=base_version,
+                forced=force,
+                created_by=created_by,
+                max_attempts=max_attempts,
+            )
+    except IntegrityError:
+        # Another request created an active run of this kind between our check and insert.
+        raise Conflict(f"A {kind} run is already active in this project.", field="kind") from None
+    run.output_dir = str(Path(settings.ALIGNWEB_CHECKPOINT_DIR) / "runs" / str(run.pk))
+    run.save(update_fields=["output_dir"])
+    _enqueue(run.pk)
+    return run
+
+
+def run_claim(*, run_id: int, worker_id: str) -> TrainingRun | None:
+    """Take a queued run for ``worker_id``, counting the attempt; None when there is nothing to do
+    (already running elsewhere, finished, cancelled, or out of attempts — then it is marked failed).
+    Safe to call twice: the conditional UPDATE lets exactly one caller win."""
+    now = timezone.now()
+    TrainingRun.objects.filter(pk=run_id, state=RunState.QUEUED, cancel_requested=True).update(
+        state=RunState.CANCELLED, finished_at=now
+    )
+    claimed = TrainingRun.objects.filter(
+        pk=run_id, state=RunState.QUEUED, attempts__lt=F("max_attempts")
+    ).update(
+        state=RunState.RUNNING,
+        attempts=F("attempts") + 1,
+        worker_id=worker_id,
+        heartbeat_at=now,
+        started_at=Coalesce("started_at", now),
+        error="",
+    )
+    if claimed:
+        return TrainingRun.objects.get(pk=run_id)
+    TrainingRun.objects.filter(pk=run_id, state=RunState.QUEUED, attempts__gte=F("max_attempts")).update(
+        state=RunState.FAILED,
+        finished_at=now,
+        error="Gave up: every allowed attempt was started and none finished (workers lost or killed).",
+    )
+    return None
+
+
+def _append_log(tail: str, line: str) -> str:
+    lines = (tail.splitlines() if tail else []) + [line]
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def _format_event(event: dict) -> str:
+    kind = event.get("event", "?")
+    parts = [f"[{timezone.now():%H:%M:%S}] {kind}"]
+    if event.get("step") is not None:
+        total = event.get("total_steps")
+        parts.append(f"step {event['step']}" + (f"/{total}" if total else ""))
+    if event.get("loss") is not None:
+        parts.append(f"loss={float(event['loss']):.4f}")
+    for key, value in sorted((event.get("metrics") or {}).items()):
+        if isinstance(value, int | float):
+            parts.append(f"{key}={value:.4g}")
+    if event.get("message"):
+        parts.append(str(event["message"]))
+    return " ".join(parts)
+
+
+def _numbers(values: dict) -> dict:
+    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
+    """Store one ``on_log`` event of the ML core; return True when training must stop (cancel was
+    requested, or this worker no longer owns the run). Also serves as the heartbeat."""
+    now = timezone.now()
+    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+    row = owned.values("cancel_requested", "log_tail").first()
+    if row is None:
+        return True
+    fields: dict = {"heartbeat_at": now, "log_tail": _append_log(row["log_tail"], _format_event(event))}
+    kind = event.get("event")
+    step = event.get("step")
+    if isinstance(step, int) and step >= 0:
+        fields["step"] = step
+    if isinstance(event.get("total_steps"), int):
+        fields["total_steps"] = event["total_steps"]
+    if isinstance(event.get("eta_seconds"), int | float):
+        fields["eta_seconds"] = float(event["eta_seconds"])
+    if kind == "checkpoint" and event.get("path"):
+        fields["checkpoint_path"] = str(event["path"])
+    with transaction.atomic():
+        if not owned.update(**fields):
+            return True
+        if kind in ("step", "eval") and isinstance(step, int):
+            values = _numbers(event.get("metrics") or {})
+            for key in ("loss", "lr", "epoch"):
+                if isinstance(event.get(key), int | float):
+                    values[key] = float(event[key])
+            RunMetric.objects.update_or_create(
+                run_id=run_id,
+                phase="train" if kind == "step" else "eval",
+                step=step,
+                defaults={"values": values},
+            )
+    return bool(row["cancel_requested"])
+
+
+def run_heartbeat(*, run_id: int, worker_id: str) -> bool:
+    """Prove the worker is alive; False when it no longer owns the run."""
+    return bool(
+        TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id).update(
+            heartbeat_at=timezone.now()
+        )
+    )
+
+
+def run_log(*, run_id: int, worker_id: str, message: str) -> None:
+    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+    tail = owned.values_list("log_tail", flat=True).first()
+    if tail is not None:
+        owned.update(log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] {message}"))
+
+
+@transaction.atomic
+def run_finish(
+    *, run_id: int, worker_id: str, checkpoint_dir: str, steps: int, metrics: dict, stopped: bool
+) -> TrainingRun | None:
+    """Record the result of ``run_training``: cancelled when it stopped on request (the last
+    checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version.
+    None when the worker no longer owns the run."""
+    from training.services.registry import version_register_from_run
+
+    run = (
+        TrainingRun.objects.select_for_update()
+        .filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+        .first()
+    )
+    if run is None:
+        return None
+    run.checkpoint_path = checkpoint_dir
+    run.step = steps
+    run.heartbeat_at = run.finished_at = timezone.now()
+    run.eta_seconds = 0.0
+    if stopped and run.cancel_requested:
+        run.state = RunState.CANCELLED
+        run.log_tail = _append_log(
+            run.log_tail, f"Cancelled at step {steps}; checkpoint kept at {checkpoint_dir}."
+        )
+    elif stopped:
+        # Stopped without a cancel request: the worker lost ownership mid-step; leave the run be.
+        return None
+    else:
+        run.state = RunState.SUCCEEDED
+        run.log_tail = _append_log(run.log_tail, f"Finished after {steps} steps.")
+    run.save()
+    if run.state == RunState.SUCCEEDED:
+        version_register_from_run(run=run, checkpoint_dir=checkpoint_dir, metrics=_numbers(metrics))
+    return run
+
+
+def run_fail(*, run_id: int, worker_id: str, error: str) -> bool:
+    """Mark the run failed with ``error``; False when the worker no longer owns it."""
+    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+    tail = owned.values_list("log_tail", flat=True).first()
+    if tail is None:
+        return False
+    first_line = error.strip().splitlines()[-1] if error.strip() else "failed"
+    return bool(
+        owned.update(
+            state=RunState.FAILED,
+            error=error[-20000:],
+            finished_at=timezone.now(),
+            log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] failed: {first_line}"),
+        )
+    )
+
+
+@transaction.atomic
+def run_cancel(*, run: TrainingRun) -> TrainingRun:
+    """Cancel a queued run at once, or ask a running one to stop after its current step (the
+    training callback sees ``cancel_requested`` and the trainer writes a last checkpoint)."""
+    if TrainingRun.objects.filter(pk=run.pk, state=RunState.QUEUED).update(
+        state=RunState.CANCELLED, cancel_requested=True, finished_at=timezone.now()
+    ):
+        return TrainingRun.objects.get(pk=run.pk)
+    if TrainingRun.objects.filter(pk=run.pk, state=RunState.RUNNING).update(cancel_requested=True):
+        return TrainingRun.objects.get(pk=run.pk)
+    run.refresh_from_db()
+    raise Conflict(f"The run is already {run.get_state_display().lower()}.", field="state")
+
+
+def runs_reap_stale(*, now=None) -> list[int]:
+    """Re-queue running runs whose heartbeat is older than ``stale_after()`` (their worker died);
+    they resume from the last checkpoint on the next worker. Runs out of attempts fail instead.
+    Returns the ids re-queued."""
+    now = now or timezone.now()
+    cutoff = now - stale_after()
+    requeued: list[int] = []
+    stale = TrainingRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff)
+    for run_id, worker_id, attempts, max_attempts in stale.values_list(
+        "pk", "worker_id", "attempts", "max_attempts"
+    ):
+        # Filtered on the worker id we read, so a heartbeat or a finish in between wins.
+        same = TrainingRun.objects.filter(
+            pk=run_id, state=RunState.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff
+        )
+        with transaction.atomic():
+            if attempts >= max_attempts:
+                same.update(
+                    state=RunState.FAILED,
+                    finished_at=now,
+                    error=f"The worker stopped answering on attempt {attempts} of {max_attempts}; giving up.",
+                )
+                continue
+            if same.update(state=RunState.QUEUED, worker_id=""):
+                run_log_any(
+                    run_id, f"Worker {worker_id} went silent; re-queued to resume from the last checkpoint."
+                )
+                _enqueue(run_id)
+                requeued.append(run_id)
+    return requeued
+
+
+def run_log_any(run_id: int, message: str) -> None:
+    tail = TrainingRun.objects.filter(pk=run_id).values_list("log_tail", flat=True).first()
+    if tail is not None:
+        TrainingRun.objects.filter(pk=run_id).update(
+            log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] {message}")
+        )
+
+
+class Heartbeat:
+    """A daemon thread that beats every ``interval`` seconds while the worker trains, so a slow
+    step (or model loading) is not mistaken for a dead worker; it dies with the process, which is
+    exactly when the run should be reaped."""
+
+    def __init__(self, *, run_id: int, worker_id: str, interval: float | None = None) -> None:
+        self.run_id = run_id
+        self.worker_id = worker_id
+        self.interval = interval or max(1.0, stale_after().total_seconds() / 4)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                close_old_connections()
+                if not run_heartbeat(run_id=self.run_id, worker_id=self.worker_id):
+                    return
+        finally:
+            connection.close()
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
