@@ -74,7 +74,9 @@ class FakeTrainer:
     ``output_dir``, reports each step through ``on_log`` and stops (writing a checkpoint) when it
     returns True. ``crash_at`` raises after that step, as a killed worker would stop."""
 
-    def __init__(self, *, total_steps: int = 6, checkpoint_every: int = 2, crash_at: int | None = None) -> None:
+    def __init__(
+        self, *, total_steps: int = 6, checkpoint_every: int = 2, crash_at: int | None = None
+    ) -> None:
         self.total_steps = total_steps
         self.checkpoint_every = checkpoint_every
         self.crash_at = crash_at
@@ -104,10 +106,14 @@ class FakeTrainer:
                 raise RuntimeError("worker killed")
             if stop or step % self.checkpoint_every == 0 or step == self.total_steps:
                 path = self._write(output_dir, step)
-                on_log({"event": "checkpoint", "step": step, "total_steps": self.total_steps, "path": str(path)})
+                on_log(
+                    {"event": "checkpoint", "step": step, "total_steps": self.total_steps, "path": str(path)}
+                )
             if stop:
                 return FakeResult(path, step, {"loss": 1.0 / step}, stopped=True)
-        on_log({"event": "eval", "step": step, "total_steps": self.total_steps, "metrics": {"accuracy": 0.75}})
+        on_log(
+            {"event": "eval", "step": step, "total_steps": self.total_steps, "metrics": {"accuracy": 0.75}}
+        )
         final = output_dir / "final"
         final.mkdir(exist_ok=True)
         return FakeResult(final, step, {"accuracy": 0.75, "loss": 1.0 / step}, stopped=False)
@@ -131,7 +137,8 @@ class FakeSampler:
         self.calls.append({"prompts": len(prompts), "n": n, "seed": seed})
         rng = random.Random(seed)
         return [
-            [f"{self.tag} reply {i} to {p[-1]['content']} ({rng.randint(0, 9)})" for i in range(n)] for p in prompts
+            [f"{self.tag} reply {i} to {p[-1]['content']} ({rng.randint(0, 9)})" for i in range(n)]
+            for p in prompts
         ]
 
 

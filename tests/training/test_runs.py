@@ -135,7 +135,9 @@ def test_a_run_trains_to_success_and_registers_a_version(project, judged):
     trainer = FakeTrainer(total_steps=4)
     finished = run_execute(run_id=run.pk, worker_id="w1", train_fn=trainer, make_example=FakeExample)
     assert finished.state == RunState.SUCCEEDED and finished.step == 4
-    assert trainer.calls[0]["n"] == 4 and trainer.calls[0]["lineage"]["snapshot_sha256"] == run.snapshot.sha256
+    assert (
+        trainer.calls[0]["n"] == 4 and trainer.calls[0]["lineage"]["snapshot_sha256"] == run.snapshot.sha256
+    )
     version = ModelVersion.objects.get(run=run)
     assert (version.kind, version.parent, version.metrics["accuracy"]) == ("reward", base, 0.75)
     assert version.lineage["snapshot_sha256"] == run.snapshot.sha256
@@ -207,6 +209,11 @@ def test_the_reaper_fails_a_run_that_used_all_its_attempts(project, judged):
 def test_a_finish_from_a_worker_that_lost_the_run_changes_nothing(project, judged):
     run = make_run(project)
     runs.run_claim(run_id=run.pk, worker_id="w1")
-    assert runs.run_finish(run_id=run.pk, worker_id="w0", checkpoint_dir="/x", steps=1, metrics={}, stopped=False) is None
+    assert (
+        runs.run_finish(
+            run_id=run.pk, worker_id="w0", checkpoint_dir="/x", steps=1, metrics={}, stopped=False
+        )
+        is None
+    )
     run.refresh_from_db()
     assert run.state == RunState.RUNNING

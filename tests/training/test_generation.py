@@ -1,0 +1,186 @@
+"""Generation jobs bring a model's responses back into the annotation queue as comparisons."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from annotation.models import Comparison, Response
+from annotation.services.errors import ValidationFailed
+from tests.factories import PromptFactory, ResponseFactory
+from tests.training.helpers import FakeSampler, ModelVersionFactory
+from training.endpoint import EndpointClient, EndpointError
+from training.models import GenerationState
+from training.services.generation import generation_execute, generation_job_claim, generation_job_create
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def held_back(project):
+    return [PromptFactory(project=project, held_back=True) for _ in range(3)]
+
+
+def run_job(job, sampler, opponent_sampler=None, **kwargs):
+    assert generation_job_claim(job_id=job.pk, worker_id="w1") is not None
+    return generation_execute(
+        job_id=job.pk, worker_id="w1", sampler=sampler, opponent_sampler=opponent_sampler, **kwargs
+    )
+
+
+def test_k_responses_per_prompt_are_paired_against_the_opponent(project, held_back):
+    project.overlap = 3
+    project.save()
+    base, tuned = ModelVersionFactory(project=project), ModelVersionFactory(project=project)
+    job = generation_job_create(project=project, model_version=tuned, opponent=base, k=2, params={"seed": 7})
+    job = run_job(job, FakeSampler("tuned"), FakeSampler("base"), batch_size=2)
+    assert (job.state, job.prompts_done, job.responses_created, job.comparisons_created) == (
+        "succeeded",
+        3,
+        12,
+        6,
+    )
+    ours = Response.objects.filter(model_version=tuned)
+    assert ours.count() == 6
+    assert ours.first().generation_params["temperature"] == 0.8 and ours.first().generation_params["n"] == 2
+    for comparison in Comparison.objects.filter(project=project):
+        versions = {s.response.model_version_id for s in comparison.slots.all()}
+        assert versions == {base.pk, tuned.pk}
+        assert comparison.open_slots == 3 and comparison.prompt.held_back
+
+
+def test_without_an_opponent_the_imported_responses_are_the_other_side(project, held_back):
+    ResponseFactory(prompt=held_back[0], text="imported answer")
+    tuned = ModelVersionFactory(project=project)
+    job = run_job(generation_job_create(project=project, model_version=tuned), FakeSampler())
+    assert job.comparisons_created == 1  # only the prompt with an imported response
+    texts = {s.response.text for s in Comparison.objects.get().slots.all()}
+    assert "imported answer" in texts
+
+
+def test_running_a_job_twice_duplicates_nothing(project, held_back):
+    base, tuned = ModelVersionFactory(project=project), ModelVersionFactory(project=project)
+    job = generation_job_create(project=project, model_version=tuned, opponent=base)
+    run_job(job, FakeSampler("tuned"), FakeSampler("base"))
+    assert generation_job_claim(job_id=job.pk, worker_id="w2") is None  # finished: nothing to claim
+    job.state, job.prompts_done = GenerationState.QUEUED, 0
+    job.save()
+    run_job(job, FakeSampler("tuned"), FakeSampler("base"))
+    assert Comparison.objects.count() == 3 and Response.objects.count() == 6
+
+
+def test_a_sampler_returning_the_wrong_number_of_responses_is_an_error(project, held_back):
+    class Short(FakeSampler):
+        def generate(self, prompts, **kwargs):
+            return super().generate(prompts, **kwargs)[:-1]
+
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    with pytest.raises(ValueError, match="returned"):
+        run_job(job, Short())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"k": 0}, "k must be"),
+        ({"params": {"temperature": -1}}, "temperature"),
+        ({"params": {"beam": 2}}, "beam"),
+    ],
+)
+def test_it_refuses_bad_generation_settings(project, kwargs, message):
+    with pytest.raises(ValidationFailed, match=message):
+        generation_job_create(project=project, model_version=ModelVersionFactory(project=project), **kwargs)
+
+
+def test_a_reward_model_cannot_generate(project):
+    with pytest.raises(ValidationFailed, match="Only policies"):
+        generation_job_create(
+            project=project, model_version=ModelVersionFactory(project=project, kind="reward")
+        )
+
+
+class _Completions(BaseHTTPRequestHandler):
+    """A canned OpenAI-compatible server: echoes the last user turn, honours n only up to 1
+    (as Ollama does), and fails for the model named 'broken'."""
+
+    requests: list = []
+
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
+        if body["model"] == "broken":
+            self.send_response(500)
+            self.end_headers()
+            self.wfile.write(b"model exploded")
+            return
+        last = body["messages"][-1]["content"]
+        payload = {
+            "object": "chat.completion",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": f"echo {last} #{body['seed']}"}}
+            ],
+        }
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def endpoint():
+    _Completions.requests = []
+    server = HTTPServer(("127.0.0.1", 0), _Completions)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_endpoint_client_asks_again_when_the_server_ignores_n(endpoint):
+    client = EndpointClient(base_url=endpoint, model="m", api_key="secret")
+    texts = client.generate(
+        [[{"role": "user", "content": "hi"}]], n=2, max_new_tokens=8, temperature=0.5, top_p=1.0, seed=10
+    )
+    assert texts == [["echo hi #10", "echo hi #11"]]
+    first = _Completions.requests[0]
+    assert first["path"] == "/v1/chat/completions" and first["auth"] == "Bearer secret"
+    assert first["body"]["max_tokens"] == 8 and first["body"]["n"] == 2
+
+
+def test_the_endpoint_client_reports_server_errors(endpoint):
+    with pytest.raises(EndpointError, match="HTTP 500: model exploded"):
+        EndpointClient(base_url=endpoint, model="broken").chat(
+            [{"role": "user", "content": "hi"}], n=1, max_new_tokens=8, temperature=0.5, top_p=1.0, seed=0
+        )
+
+
+def test_the_endpoint_client_reports_an_unreachable_server():
+    with pytest.raises(EndpointError, match="Cannot reach"):
+        EndpointClient(base_url="http://127.0.0.1:9", model="m", timeout=2).chat(
+            [{"role": "user", "content": "hi"}], n=1, max_new_tokens=8, temperature=0.5, top_p=1.0, seed=0
+        )
+
+
+def test_a_version_served_from_an_endpoint_generates_comparisons(project, held_back, endpoint):
+    from training.tasks import _sampler_for
+
+    imported = ModelVersionFactory(project=project)
+    for prompt in held_back:
+        ResponseFactory(prompt=prompt, text="old", model_version=imported)
+    remote = ModelVersionFactory(project=project, base_model="", endpoint_url=endpoint, endpoint_model="m")
+    sampler, source = _sampler_for(remote)
+    job = generation_job_create(project=project, model_version=remote, opponent=imported)
+    job = run_job(job, sampler, source=source)
+    assert job.comparisons_created == 3
+    response = Response.objects.filter(model_version=remote).first()
+    assert response.text.startswith("echo Question number")
+    assert response.generation_params["source"] == "endpoint"
