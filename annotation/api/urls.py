@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from annotation.api import members, projects, queue
+from annotation.api import imports, members, projects, queue
 
 urlpatterns: list = [
     path("auth/token/", obtain_auth_token, name="api-auth-token"),
@@ -23,4 +23,5 @@ urlpatterns: list = [
     ),
     path("assignments/<int:assignment_id>/judgement/", queue.JudgementApi.as_view(), name="api-judgement"),
     path("assignments/<int:assignment_id>/skip/", queue.SkipApi.as_view(), name="api-skip"),
+    path("projects/<slug:slug>/imports/", imports.ProjectImportApi.as_view(), name="api-project-imports"),
 ]

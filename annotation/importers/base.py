@@ -193,13 +193,18 @@ class Records:
     """The records of a file with their line numbers, or the problems that stopped the reading."""
 
     items: list[tuple[int, object]] = field(default_factory=list)
-    problems: list[Problem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)  # the first ones, in line order
+    problem_count: int = 0
+
+    def __post_init__(self) -> None:
+        self.problem_count = max(self.problem_count, len(self.problems))
 
 
 def read_records(data: bytes, *, max_problems: int) -> Records:
     """Parse JSON Lines (one value per line, blank lines ignored) or one JSON array.
 
-    Every record keeps the line it starts on, so errors can name it.
+    Every record keeps the line it starts on, so errors can name it. In JSON Lines a bad line does
+    not stop the reading: the other lines are still checked, so one pass reports every problem.
     """
     if data.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark, as some editors write
         data = data[3:]
@@ -221,9 +226,9 @@ def read_records(data: bytes, *, max_problems: int) -> Records:
         except json.JSONDecodeError as error:
             problem = Problem(number, "", f"bad JSON: {error.msg} at column {error.colno}")
         if problem is not None:
-            records.problems.append(problem)
-            if len(records.problems) >= max_problems:
-                break
+            records.problem_count += 1
+            if len(records.problems) < max_problems:
+                records.problems.append(problem)
     return records
 
 

@@ -92,7 +92,7 @@ def preferences_import(*, project: Project, fmt: str, file: BinaryIO, filename: 
             [Problem(None, "", f"larger than the {limit:,}-byte limit (ALIGNWEB_IMPORT_MAX_BYTES)")]
         )
     records = read_records(data, max_problems=MAX_PROBLEMS)
-    if records.problems:
+    if records.problems and records.problems[0].line is None:
         raise ImportRejected(records.problems)
 
     rows: list[tuple[int, ImportRow]] = []
@@ -115,8 +115,10 @@ def preferences_import(*, project: Project, fmt: str, file: BinaryIO, filename: 
         for note in parsed.notes:
             notes.add(note, line)
         rows.append((line, parsed))
-    if problems:
-        raise ImportRejected(problems, total=problem_count)
+    if problems or records.problems:
+        # Each list holds its first problems in line order, so merging them keeps the first overall.
+        first = sorted(problems + records.problems, key=lambda p: p.line or 0)[:MAX_PROBLEMS]
+        raise ImportRejected(first, total=problem_count + records.problem_count)
 
     created = _write(
         project=project, rows=rows, fmt=fmt, labelled=parser.labelled, filename=filename, notes=notes

@@ -342,8 +342,10 @@ def test_bad_utf8_and_bad_json_are_reported_by_line_and_column():
     ]
 
 
-def test_reading_stops_after_the_first_problems():
-    assert len(read_records(b"{\n" * 50, max_problems=20).problems) == 20
+def test_reading_keeps_the_first_problems_and_counts_them_all():
+    records = read_records(b"{\n" * 50, max_problems=20)
+    assert [p.line for p in records.problems] == list(range(1, 21))
+    assert records.problem_count == 50
 
 
 def test_a_byte_order_mark_is_tolerated():

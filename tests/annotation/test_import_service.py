@@ -210,3 +210,10 @@ def test_it_refuses_an_unknown_format(project):
     error = rejection(project, "csv", jsonl({"prompt": "x"}))
     assert error.problems[0].field == "format"
     assert "known: hh, prompts, responses, trl" in error.problems[0].message
+
+
+def test_bad_json_and_bad_fields_are_reported_together_in_line_order(project):
+    data = b'{"prompt": 5}\nnot json\n{"prompt": "fine"}\n{"nope": 1}\n'
+    error = rejection(project, "prompts", data)
+    assert [(p.line, p.field) for p in error.problems] == [(1, "prompt"), (2, ""), (4, "prompt")]
+    assert error.total == 3
