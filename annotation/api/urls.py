@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.authtoken.views import obtain_auth_token
 
-from annotation.api import imports, members, projects, queue
+from annotation.api import exports, imports, members, projects, quality, queue
 
 urlpatterns: list = [
     path("auth/token/", obtain_auth_token, name="api-auth-token"),
@@ -24,4 +24,21 @@ urlpatterns: list = [
     path("assignments/<int:assignment_id>/judgement/", queue.JudgementApi.as_view(), name="api-judgement"),
     path("assignments/<int:assignment_id>/skip/", queue.SkipApi.as_view(), name="api-skip"),
     path("projects/<slug:slug>/imports/", imports.ProjectImportApi.as_view(), name="api-project-imports"),
+    path("projects/<slug:slug>/exports/", exports.ExportListApi.as_view(), name="api-project-exports"),
+    path(
+        "projects/<slug:slug>/exports/<int:export_id>/",
+        exports.ExportDetailApi.as_view(),
+        name="api-project-export",
+    ),
+    path(
+        "projects/<slug:slug>/exports/<int:export_id>/download/",
+        exports.ExportDownloadApi.as_view(),
+        name="api-project-export-download",
+    ),
+    path("projects/<slug:slug>/quality/", quality.QualityApi.as_view(), name="api-project-quality"),
+    path(
+        "projects/<slug:slug>/comparisons/<int:comparison_id>/gold/",
+        quality.GoldApi.as_view(),
+        name="api-comparison-gold",
+    ),
 ]

@@ -1,0 +1,136 @@
+"""The researchers' dashboard: progress, agreement, gold accuracy, bias, exports and gold marking.
+
+Researchers and admins only; everyone else gets a 404 (the page is not advertised to them).
+The POST views are thin: validate, call one service, redirect back with a message.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.exporters import available_formats
+from annotation.models import Choice, Comparison, Export
+from annotation.quality.charts import bar_chart, line_chart
+from annotation.quality.report import FAST_MS_DEFAULT, project_quality_report
+from annotation.selectors import MANAGERS, project_for_user
+from annotation.services.errors import ServiceError
+from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions, export_create
+from annotation.services.gold import comparison_gold_set
+
+EXPORT_FORM_FIELDS = (
+    "format",
+    "aggregation",
+    "ties",
+    "date_from",
+    "date_to",
+    "annotators",
+    "min_gold_accuracy",
+    "min_agreement",
+    "min_votes",
+    "model_versions",
+)
+EXPORT_FORM_FLAGS = ("conversational", "include_imported", "pseudonymise", "exclude_flagged")
+
+
+def reward_model_runs(*, project) -> list[dict]:
+    """Finished reward-model runs with their last evaluation accuracy, oldest first."""
+    from training.models import RunKind, RunMetric, RunState, TrainingRun
+
+    runs = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD_MODEL, state=RunState.SUCCEEDED)
+    rows = []
+    for run in runs.order_by("finished_at", "id"):
+        point = RunMetric.objects.filter(run=run, phase="eval").order_by("-step").first()
+        accuracy = point.values.get("accuracy") if point else None
+        rows.append({"run": run, "accuracy": accuracy if isinstance(accuracy, int | float) else None})
+    return rows
+
+
+@login_required
+def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
+    report = project_quality_report(project=project, fast_ms=FAST_MS_DEFAULT)
+    annotators = report["annotators"]
+    runs = reward_model_runs(project=project)
+    charts = {
+        "progress": line_chart(
+            [(point["date"], point["cumulative"]) for point in report["progress"]],
+            title="Judgements so far, by day",
+        ),
+        "kappa": bar_chart(
+            [(row["username"], row["kappa_mean"]) for row in annotators],
+            title="Mean Cohen's kappa with other annotators",
+            minimum=-1.0,
+        ),
+        "gold": bar_chart(
+            [(row["username"], row["gold_accuracy"]) for row in annotators],
+            title="Gold accuracy",
+            reference=project.gold_accuracy_threshold,
+        ),
+        "left": bar_chart(
+            [(row["username"], row["left_rate"]) for row in annotators],
+            title="Share of left choices (position bias)",
+            reference=0.5,
+        ),
+        "runs": line_chart(
+            [
+                (run["run"].name or f"run {run['run'].pk}", run["accuracy"])
+                for run in runs
+                if run["accuracy"] is not None
+            ],
+            title="Reward-model accuracy by run",
+        ),
+    }
+    context = {
+        "project": project,
+        "report": report,
+        "charts": charts,
+        "runs": runs,
+        "exports": Export.objects.filter(project=project).order_by("-id")[:20],
+        "formats": available_formats(),
+        "aggregations": AGGREGATIONS,
+        "tie_policies": TIE_POLICIES,
+        "choices": Choice.choices,
+        "gold_comparisons": Comparison.objects.filter(project=project, is_gold=True).order_by("id")[:50],
+    }
+    return render(request, "annotation/dashboard.html", context)
+
+
+@login_required
+@require_POST
+def dashboard_export(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
+    data = {name: request.POST[name] for name in EXPORT_FORM_FIELDS if request.POST.get(name, "") != ""}
+    # Checkboxes: an unticked one is not sent at all, so every flag is given explicitly.
+    data.update({name: name in request.POST for name in EXPORT_FORM_FLAGS})
+    try:
+        options = ExportOptions.from_dict(data)
+    except ServiceError as error:
+        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
+        return redirect("project-dashboard", slug=project.slug)
+    export = export_create(project=project, options=options, user=request.user)
+    messages.success(request, f"Export {export.pk} ({options.format}) is queued.")
+    return redirect("project-dashboard", slug=project.slug)
+
+
+@login_required
+@require_POST
+def dashboard_gold(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
+    raw_id = request.POST.get("comparison", "")
+    if not raw_id.isdigit():
+        messages.error(request, "comparison: give the comparison's number.")
+        return redirect("project-dashboard", slug=project.slug)
+    comparison = get_object_or_404(Comparison, project=project, pk=int(raw_id))
+    gold_choice = request.POST.get("gold_choice", "")
+    try:
+        comparison_gold_set(comparison=comparison, gold_choice=gold_choice)
+    except ServiceError as error:
+        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
+        return redirect("project-dashboard", slug=project.slug)
+    if gold_choice:
+        messages.success(request, f"Comparison {comparison.pk} is gold with answer {gold_choice}.")
+    else:
+        messages.success(request, f"Comparison {comparison.pk} is no longer gold.")
+    return redirect("project-dashboard", slug=project.slug)
