@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# `make demo`: prepare a laptop install and run it in the foreground — the web server (gunicorn)
+# plus one Celery worker on the embedded defaults (SQLite under var/, kombu's filesystem broker).
+# Ctrl-C stops both. Safe to run again: users keep their passwords, data is not re-imported.
+#
+#   DEMO_HOST / DEMO_PORT       where gunicorn listens (127.0.0.1:8000)
+#   DEMO_RESET_PASSWORDS=1      give the demo users new passwords (printed once)
+#   VENV                        the virtualenv the Makefile built (.venv)
+#   any alignweb setting (DATABASE_URL, CELERY_BROKER_URL, ...) is honoured if set
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BIN="${VENV:-.venv}/bin"
+HOST="${DEMO_HOST:-127.0.0.1}"
+PORT="${DEMO_PORT:-8000}"
+VAR_DIR="${ALIGNWEB_VAR_DIR:-var}"
+export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}" TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
+# The demo serves http:// on localhost; production sets its own hosts and secure cookies.
+export ALLOWED_HOSTS="${ALLOWED_HOSTS:-localhost,127.0.0.1,[::1]}"
+
+# A random SECRET_KEY for this machine, made once and never committed (var/ is git-ignored).
+mkdir -p "$VAR_DIR"
+if [ -z "${SECRET_KEY:-}" ] && [ ! -s "$VAR_DIR/secret_key" ]; then
+  (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(50))' > "$VAR_DIR/secret_key.tmp")
+  mv "$VAR_DIR/secret_key.tmp" "$VAR_DIR/secret_key"
+  echo "Generated a secret key in $VAR_DIR/secret_key."
+fi
+
+"$BIN/python" manage.py migrate --noinput
+"$BIN/python" manage.py collectstatic --noinput -v 0
+if [ "${DEMO_RESET_PASSWORDS:-}" = 1 ]; then
+  "$BIN/python" manage.py seed_demo --reset-passwords
+else
+  "$BIN/python" manage.py seed_demo
+fi
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  echo "Stopping the web server and the worker..."
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait || true
+}
+trap stop INT TERM EXIT
+
+"$BIN/gunicorn" alignweb.wsgi --bind "$HOST:$PORT" --workers 2 --worker-class gthread --threads 4 \
+  --access-logfile - &
+pids+=($!)
+"$BIN/celery" -A alignweb worker -Q default,training --concurrency 1 --loglevel INFO &
+pids+=($!)
+
+echo
+echo "alignweb demo: open http://$HOST:$PORT/ and log in as a user printed above. Ctrl-C stops both."
+echo
+# Whichever stops first (a crash, a busy port) takes the other down with it.
+status=0
+wait -n || status=$?
+exit "$status"
