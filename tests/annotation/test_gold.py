@@ -48,13 +48,22 @@ def test_it_refuses_an_answer_the_project_does_not_allow(project, researcher):
 
 def test_annotators_may_not_mark_gold_and_outsiders_do_not_see_the_project(project, annotator, outsider):
     comparison = ComparisonFactory.create_pair(project=project)
-    assert api_as(annotator).put(gold_url(project, comparison), {"gold_choice": "a"}, format="json").status_code == 403
-    assert api_as(outsider).put(gold_url(project, comparison), {"gold_choice": "a"}, format="json").status_code == 404
+    assert (
+        api_as(annotator).put(gold_url(project, comparison), {"gold_choice": "a"}, format="json").status_code
+        == 403
+    )
+    assert (
+        api_as(outsider).put(gold_url(project, comparison), {"gold_choice": "a"}, format="json").status_code
+        == 404
+    )
 
 
 def test_another_projects_comparison_is_a_404(project, researcher):
     other = ComparisonFactory.create_pair(project=MembershipFactory().project)
-    assert api_as(researcher).put(gold_url(project, other), {"gold_choice": "a"}, format="json").status_code == 404
+    assert (
+        api_as(researcher).put(gold_url(project, other), {"gold_choice": "a"}, format="json").status_code
+        == 404
+    )
 
 
 def test_the_dashboard_form_marks_gold(client, project, researcher):
@@ -72,7 +81,8 @@ def test_the_dashboard_form_marks_gold(client, project, researcher):
 
 def test_gold_accuracy_is_tracked_and_careless_annotators_are_flagged(project):
     careful, careless, new = (
-        MembershipFactory(project=project, user__username=name).user for name in ("careful", "careless", "new")
+        MembershipFactory(project=project, user__username=name).user
+        for name in ("careful", "careless", "new")
     )
     for i in range(3):
         gold = ComparisonFactory.create_pair(project=project, is_gold=True, gold_choice="a")

@@ -1,9 +1,9 @@
 import datetime as dt
 
+import krippendorff
 import numpy as np
 import pytest
 
-import krippendorff
 from annotation.models import Judgement
 from annotation.quality.report import project_quality_report
 from annotation.quality.stats import cohen_kappa, krippendorff_alpha, plurality
@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
 @pytest.fixture
 def pair_of_annotators(project):
     return [
-        MembershipFactory(project=project, user__username=name, role="annotator").user for name in ("ann", "bob")
+        MembershipFactory(project=project, user__username=name, role="annotator").user
+        for name in ("ann", "bob")
     ]
 
 
@@ -41,8 +42,12 @@ def test_kappa_alpha_and_majority_agreement_match_hand_computed_values(project, 
     # Observed agreement 3/4, expected (2*1 + 2*3)/16 = 1/2, so kappa = (3/4 - 1/2) / (1/2) = 1/2.
     assert agreement["mean_pairwise_kappa"] == pytest.approx(0.5)
     assert report["pairwise_kappa"] == [
-        {"annotators": sorted(u.pk for u in pair_of_annotators), "items": 4, "kappa": pytest.approx(0.5),
-         "usernames": ["ann", "bob"]}
+        {
+            "annotators": sorted(u.pk for u in pair_of_annotators),
+            "items": 4,
+            "kappa": pytest.approx(0.5),
+            "usernames": ["ann", "bob"],
+        }
     ]
     expected_alpha = krippendorff.alpha(
         reliability_data=np.array([[0, 0, 1, 1], [0, 1, 1, 1]], dtype=float), level_of_measurement="nominal"
@@ -100,7 +105,9 @@ def test_fast_tie_and_both_bad_rates(project, pair_of_annotators):
 def test_progress_counts_judgements_per_day_and_in_total(project, pair_of_annotators):
     judge_all(project, pair_of_annotators, ["a", "b"], ["a", "a"])
     first = Judgement.objects.order_by("id")[:2]
-    Judgement.objects.filter(pk__in=[j.pk for j in first]).update(created_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC))
+    Judgement.objects.filter(pk__in=[j.pk for j in first]).update(
+        created_at=dt.datetime(2025, 3, 1, tzinfo=dt.UTC)
+    )
     progress = project_quality_report(project=project)["progress"]
     assert progress[0] == {"date": "2025-03-01", "judgements": 2, "cumulative": 2}
     assert progress[-1]["cumulative"] == 4
