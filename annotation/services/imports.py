@@ -139,6 +139,9 @@ def preferences_import(*, project: Project, fmt: str, file: BinaryIO, filename: 
     )
 
 
+# Every bulk insert ignores conflicts and then reads the ids back: two imports of the same rows at
+# once (PostgreSQL) then wait on each other's unique keys and skip, rather than fail; the later
+# one's counts may include rows the earlier one created.
 def _write(
     *,
     project: Project,
