@@ -52,7 +52,7 @@ CHAT_TEMPLATE = (
 
 
 def build_tokenizer(kind: str, *, chat_template: bool = False):
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    from tokenizers import AddedToken, Tokenizer, models, normalizers, pre_tokenizers
     from transformers import PreTrainedTokenizerFast
 
     if kind == "bert":
@@ -63,6 +63,8 @@ def build_tokenizer(kind: str, *, chat_template: bool = False):
         tok: i for i, tok in enumerate(specials + WORDS + [":", ".", ",", "!", "?", "human", "assistant"])
     }
     tk = Tokenizer(models.WordLevel(vocab=vocab, unk_token=specials[1]))
+    tk.normalizer = normalizers.Lowercase()
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
     tk.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Punctuation()]
     )
@@ -84,7 +86,7 @@ def build_tokenizer(kind: str, *, chat_template: bool = False):
     return tok
 
 
-def save_tiny_bert(path: Path) -> Path:
+def save_tiny_bert(path: Path, *, dropout: float = 0.0) -> Path:
     import torch
     from transformers import BertConfig, BertModel
 
@@ -97,8 +99,8 @@ def save_tiny_bert(path: Path) -> Path:
         num_attention_heads=2,
         intermediate_size=64,
         max_position_embeddings=128,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
         pad_token_id=tok.pad_token_id,
     )
     BertModel(config).save_pretrained(path)
@@ -158,3 +160,27 @@ def toy_pairs(n: int, *, seed: int = 0, conversational: bool = True):
 @pytest.fixture
 def pairs():
     return toy_pairs(32)
+
+
+def read_weights(checkpoint_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(str(checkpoint_dir / "model.safetensors"))
+
+
+class Recorder:
+    """An on_log callback that keeps every event and can ask the loop to stop at a given step."""
+
+    def __init__(self, stop_at: int | None = None):
+        self.events: list[dict] = []
+        self.stop_at = stop_at
+
+    def __call__(self, event: dict) -> bool:
+        self.events.append(event)
+        return self.stop_at is not None and event["event"] == "step" and event["step"] >= self.stop_at
+
+    def of(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["event"] == kind]
+
+    def losses(self) -> list[float]:
+        return [e["loss"] for e in self.of("step")]

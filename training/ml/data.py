@@ -92,18 +92,23 @@ def examples_from_hh_row(row: dict[str, Any]) -> list[PreferenceExample]:
         chosen, rejected = row["chosen"], row["rejected"]
     except KeyError as exc:
         raise DataError(f"HH row lacks {exc.args[0]!r}.") from None
-    cut_c, cut_r = chosen.rfind(ASSISTANT), rejected.rfind(ASSISTANT)
-    if cut_c < 0 or cut_r < 0:
-        raise DataError("HH transcripts must end with an '\\n\\nAssistant:' reply.")
-    prefix_c, prefix_r = chosen[:cut_c], rejected[:cut_r]
-    if prefix_c != prefix_r:
-        raise DataError("HH chosen and rejected transcripts differ before their final assistant reply.")
-    prompt = parse_hh_transcript(prefix_c) if prefix_c else []
+    if not isinstance(chosen, str) or not isinstance(rejected, str):
+        raise DataError("HH chosen and rejected must be text transcripts.")
+    # The prompt is the shared part up to the last "Assistant:" marker both transcripts contain. Cutting
+    # at each transcript's own last marker would misread the few HH replies that contain a stray marker.
+    common = 0
+    limit = min(len(chosen), len(rejected))
+    while common < limit and chosen[common] == rejected[common]:
+        common += 1
+    cut = chosen.rfind(ASSISTANT, 0, common)  # a marker lying wholly inside the shared prefix
+    if cut < 0:
+        raise DataError("HH transcripts must share their turns up to an '\\n\\nAssistant:' reply.")
+    prompt = parse_hh_transcript(chosen[:cut]) if cut else []
     return [
         PreferenceExample(
             prompt=prompt,
-            chosen=_strip_one_space(chosen[cut_c + len(ASSISTANT) :]),
-            rejected=_strip_one_space(rejected[cut_r + len(ASSISTANT) :]),
+            chosen=_strip_one_space(chosen[cut + len(ASSISTANT) :]),
+            rejected=_strip_one_space(rejected[cut + len(ASSISTANT) :]),
             **_optional_fields(row),
         )
     ]
