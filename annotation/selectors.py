@@ -76,12 +76,15 @@ def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, st
     raise Http404("No such project.")
 
 
-def project_progress(*, project: Project, annotator: AbstractBaseUser, now: datetime | None = None) -> dict:
+def project_progress(
+    *, project: Project, annotator: AbstractBaseUser, held: int | None = None, now: datetime | None = None
+) -> dict:
     """``{"done", "left", "total", "left_capped"}`` for one annotator in one project.
 
     ``done`` counts their judgements; ``left`` the items they could still be served, including the
     one they hold now, counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped
     there). Both walk indexes bounded by this annotator's work or the cap, not the project's size.
+    ``held`` is how many live leases they hold here, when the caller knows (it saves a query).
     """
     now = now or timezone.now()
     done = Judgement.objects.filter(annotator=annotator, comparison__project=project).count()
@@ -94,9 +97,13 @@ def project_progress(*, project: Project, annotator: AbstractBaseUser, now: date
     left = open_to_them.order_by()[: PROGRESS_LEFT_CAP + 1].count()
     capped = left > PROGRESS_LEFT_CAP
     left = min(left, PROGRESS_LEFT_CAP)
-    held = Assignment.objects.filter(
-        annotator=annotator, comparison__project=project, status=AssignmentStatus.LEASED, expires_at__gt=now
-    ).count()
+    if held is None:
+        held = Assignment.objects.filter(
+            annotator=annotator,
+            comparison__project=project,
+            status=AssignmentStatus.LEASED,
+            expires_at__gt=now,
+        ).count()
     left += held
     return {"done": done, "left": left, "total": done + left, "left_capped": capped}
 

@@ -36,7 +36,7 @@ class NextApi(APIView):
         assignment = comparison_next_for_annotator(project=project, annotator=request.user)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        progress = project_progress(project=project, annotator=request.user)
+        progress = project_progress(project=project, annotator=request.user, held=1)
         return Response({"assignment": assignment_payload(assignment), "progress": progress})
 
 

@@ -2,7 +2,7 @@
 
 The hot endpoints (next, judgement) build their answers with the small functions at the bottom,
 which are cheaper than DRF serialisation; the serializer classes describe the same shapes for the
-OpenAPI schema, and ``tests/annotation/test_api_shapes.py`` checks the two agree.
+OpenAPI schema, and ``tests/annotation/test_api.py`` checks the two agree.
 """
 
 from functools import lru_cache

@@ -199,7 +199,10 @@ def test_regular_items_come_first_above_gold_rate_and_gold_is_the_fallback(proje
     served = comparison_next_for_annotator(project=project, annotator=annotator, rng=FixedDraw(0.5))
     assert served.comparison == regular
     judge(served, annotator)
-    assert comparison_next_for_annotator(project=project, annotator=annotator, rng=FixedDraw(0.5)).comparison == gold
+    assert (
+        comparison_next_for_annotator(project=project, annotator=annotator, rng=FixedDraw(0.5)).comparison
+        == gold
+    )
 
 
 def test_a_project_without_a_gold_rate_never_serves_gold(project, annotator):

@@ -1,0 +1,254 @@
+"""The REST API an annotator's browser and a researcher's scripts talk to."""
+
+import pytest
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from annotation.api.serializers import JudgementSerializer, NextSerializer
+from annotation.models import Assignment, Judgement
+from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+
+
+def client_for(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+@pytest.fixture
+def api(annotator):
+    return client_for(annotator)
+
+
+@pytest.fixture
+def pair(project):
+    return ComparisonFactory.create_pair(
+        project=project, texts=("**Bold** A", "Plain B <script>x()</script>")
+    )
+
+
+def next_item(api, project):
+    return api.post(f"/api/projects/{project.slug}/next/")
+
+
+def test_a_token_is_issued_for_a_username_and_password(annotator):
+    response = APIClient().post(
+        "/api/auth/token/", {"username": "annie", "password": "correct horse battery staple"}
+    )
+    assert response.status_code == 200
+    assert response.json()["token"] == Token.objects.get(user=annotator).key
+
+
+def test_a_wrong_password_gets_no_token(annotator):
+    response = APIClient().post("/api/auth/token/", {"username": "annie", "password": "wrong"})
+    assert response.status_code == 400
+
+
+def test_anonymous_callers_are_refused(project):
+    assert APIClient().get("/api/projects/").status_code in (401, 403)
+    assert APIClient().post(f"/api/projects/{project.slug}/next/").status_code in (401, 403)
+
+
+def test_session_login_works_with_a_csrf_token(project, annotator, pair):
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(annotator)
+    assert client.post(f"/api/projects/{project.slug}/next/").status_code == 403  # no CSRF token
+    client.get("/api/projects/")  # any page; the token comes from the cookie the login page sets
+    from django.middleware.csrf import _get_new_csrf_string
+
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    response = client.post(f"/api/projects/{project.slug}/next/", HTTP_X_CSRFTOKEN=token)
+    assert response.status_code == 200
+
+
+def test_it_lists_only_the_callers_projects_with_their_role(project, api):
+    ProjectFactory(name="Secret")
+    body = api.get("/api/projects/").json()
+    assert [(row["slug"], row["role"]) for row in body] == [(project.slug, "annotator")]
+
+
+def test_a_project_shows_its_label_scheme(project, api):
+    body = api.get(f"/api/projects/{project.slug}/").json()
+    assert body["allow_tie"] is True
+    assert body["strength_scale"] == ["slight", "clear", "strong"]
+    assert body["rationale"] == "optional"
+    assert body["overlap"] == 1
+    assert "<strong>helpful</strong>" in body["guidelines_html"]
+
+
+@pytest.mark.parametrize("suffix", ["", "next/", "progress/", "stats/", "comparisons/", "members/"])
+def test_another_projects_urls_are_a_404(api, suffix):
+    other = ProjectFactory()
+    ComparisonFactory.create_pair(project=other)
+    method = api.post if suffix == "next/" else api.get
+    assert method(f"/api/projects/{other.slug}/{suffix}").status_code == 404
+
+
+def test_next_serves_the_item_by_side_with_rendered_markdown_and_progress(project, api, pair):
+    response = next_item(api, project)
+
+    assert response.status_code == 200
+    body = response.json()
+    assignment = Assignment.objects.get()
+    shown = body["assignment"]
+    assert shown["id"] == assignment.pk
+    assert [r["side"] for r in shown["responses"]] == ["left", "right"]
+    texts = {0: "**Bold** A", 1: "Plain B <script>x()</script>"}
+    assert [r["text"] for r in shown["responses"]] == [texts[p] for p in assignment.display_order]
+    html = {r["text"]: r["html"] for r in shown["responses"]}
+    assert "<strong>Bold</strong>" in html["**Bold** A"]
+    assert "<script>" not in html["Plain B <script>x()</script>"]
+    assert shown["prompt"]["messages"][0]["role"] == "user"
+    assert shown["prompt"]["messages"][0]["html"].startswith("<p>")
+    assert body["progress"] == {"done": 0, "left": 1, "total": 1, "left_capped": False}
+
+
+def test_next_never_tells_an_annotator_where_a_response_came_from(project, api, pair):
+    shown = next_item(api, project).json()["assignment"]
+    for response in shown["responses"]:
+        assert set(response) == {"side", "text", "html"}
+    assert "factory" not in str(shown)  # the responses' source_name
+
+
+def test_next_is_204_when_nothing_is_left(project, api):
+    assert next_item(api, project).status_code == 204
+
+
+def test_a_judgement_is_201_then_a_replay_is_200_with_the_same_judgement(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    url = f"/api/assignments/{assignment_id}/judgement/"
+    payload = {"choice": "left", "strength": 2, "rationale": "clearer", "duration_ms": 5300}
+
+    first = api.post(url, payload, format="json")
+    replay = api.post(url, payload, format="json")
+
+    assert first.status_code == 201
+    assert replay.status_code == 200
+    assert replay.json() == first.json()
+    assert Judgement.objects.count() == 1
+    body = first.json()
+    assert body["choice_shown"] == "left"
+    assignment = Assignment.objects.get(pk=assignment_id)
+    assert body["choice"] == ("a" if assignment.display_order[0] == 0 else "b")
+    assert (body["strength"], body["rationale"], body["duration_ms"]) == (2, "clearer", 5300)
+
+
+def test_after_a_judgement_progress_counts_it(project, api, pair):
+    ComparisonFactory.create_pair(project=project)
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    api.post(f"/api/assignments/{assignment_id}/judgement/", {"choice": "tie"}, format="json")
+    assert next_item(api, project).json()["progress"] == {
+        "done": 1,
+        "left": 1,
+        "total": 2,
+        "left_capped": False,
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"choice": "middle"}, "choice"),
+        ({}, "choice"),
+        ({"choice": "left", "strength": 7}, "strength"),
+        ({"choice": "left", "strength": "lots"}, "strength"),
+        ({"choice": "left", "strength": 1, "duration_ms": -1}, "duration_ms"),
+    ],
+)
+def test_a_bad_judgement_is_a_400_naming_the_field(project, api, pair, payload, field):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    response = api.post(f"/api/assignments/{assignment_id}/judgement/", payload, format="json")
+    assert response.status_code == 400
+    assert field in response.json()["errors"]
+    assert not Judgement.objects.exists()
+
+
+def test_a_tie_where_ties_are_not_allowed_is_a_400(project, api, pair):
+    project.allow_tie = False
+    project.save()
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    response = api.post(f"/api/assignments/{assignment_id}/judgement/", {"choice": "tie"}, format="json")
+    assert response.status_code == 400
+    assert "ties" in response.json()["errors"]["choice"][0]
+
+
+def test_someone_elses_assignment_is_a_404(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    bob = client_for(MembershipFactory(project=project, user__username="bob").user)
+    body = {"choice": "left", "strength": 0}
+    assert bob.post(f"/api/assignments/{assignment_id}/judgement/", body, format="json").status_code == 404
+    assert bob.post(f"/api/assignments/{assignment_id}/skip/").status_code == 404
+
+
+def test_a_lease_taken_over_by_others_is_a_409(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    Assignment.objects.filter(pk=assignment_id).update(expires_at=timezone.now())
+    bob = client_for(MembershipFactory(project=project, user__username="bob").user)
+    assert next_item(bob, project).status_code == 200  # expires ann's lease and takes the slot
+
+    response = api.post(f"/api/assignments/{assignment_id}/judgement/", {"choice": "tie"}, format="json")
+
+    assert response.status_code == 409
+    assert "other annotators" in response.json()["errors"]["assignment"][0]
+
+
+def test_skip_is_200_and_the_item_is_not_served_again(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    response = api.post(f"/api/assignments/{assignment_id}/skip/")
+    assert response.status_code == 200
+    assert response.json() == {"id": assignment_id, "status": "skipped"}
+    assert next_item(api, project).status_code == 204
+
+
+def test_progress_is_available_when_the_queue_is_empty(project, api):
+    assert api.get(f"/api/projects/{project.slug}/progress/").json() == {
+        "done": 0,
+        "left": 0,
+        "total": 0,
+        "left_capped": False,
+    }
+
+
+def test_next_and_submit_use_a_fixed_small_number_of_queries(
+    project, api, pair, django_assert_max_num_queries
+):
+    for _ in range(20):
+        ComparisonFactory.create_pair(project=project)
+    # Each budget includes the SAVEPOINT/RELEASE pair the test's own transaction adds around the service.
+    with django_assert_max_num_queries(13):
+        assignment_id = next_item(api, project).json()["assignment"]["id"]
+    with django_assert_max_num_queries(9):
+        response = api.post(
+            f"/api/assignments/{assignment_id}/judgement/", {"choice": "left", "strength": 1}, format="json"
+        )
+    assert response.status_code == 201
+
+
+def field_tree(serializer):
+    """{name: subtree or None} for a serializer class, following nested serializers."""
+    tree = {}
+    for name, field in serializer().fields.items():
+        child = getattr(field, "child", field)
+        tree[name] = field_tree(type(child)) if hasattr(child, "fields") else None
+    return tree
+
+
+def key_tree(value):
+    if isinstance(value, list):
+        return key_tree(value[0]) if value else None
+    if isinstance(value, dict):
+        return {key: key_tree(item) for key, item in value.items()}
+    return None
+
+
+def test_the_answers_have_the_shapes_the_schema_documents(project, api, pair):
+    body = next_item(api, project).json()
+    assert key_tree(body) == field_tree(NextSerializer)
+
+    url = f"/api/assignments/{body['assignment']['id']}/judgement/"
+    judgement = api.post(url, {"choice": "left", "strength": 0}, format="json").json()
+    assert key_tree(judgement) == field_tree(JudgementSerializer)
