@@ -73,3 +73,19 @@ def comparisons_prioritise(
             Comparison.objects.bulk_update(list(comparisons.values()), ["priority"])
         updated += len(chunk)
     return updated
+
+
+@transaction.atomic
+def queue_order_set(*, project: Project, queue_order: str) -> LoopSettings:
+    """Switch the project's queue order and re-score the pending comparisons after commit."""
+    from annotation.services.errors import ValidationFailed
+
+    if queue_order not in QueueOrder.values:
+        raise ValidationFailed(f"Use one of: {', '.join(QueueOrder.values)}.", field="queue_order")
+    loop, _ = LoopSettings.objects.get_or_create(project=project)
+    loop.queue_order = queue_order
+    loop.save(update_fields=["queue_order"])
+    from training.tasks import score_comparisons
+
+    score_comparisons.delay_on_commit(project.pk)
+    return loop

@@ -6,6 +6,7 @@ conditional UPDATE filtered on its id and ``state=running``; when it matches no 
 has lost the run (it was reaped as stale, or cancelled) and must stop.
 """
 
+import math
 import os
 import socket
 import threading
@@ -149,7 +150,12 @@ def _format_event(event: dict) -> str:
 
 
 def _numbers(values: dict) -> dict:
-    return {k: float(v) for k, v in values.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    """Finite numbers only: JSON (and PostgreSQL's jsonb) has no NaN or infinity."""
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
 
 
 def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
@@ -167,7 +173,7 @@ def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
         fields["step"] = step
     if isinstance(event.get("total_steps"), int):
         fields["total_steps"] = event["total_steps"]
-    if isinstance(event.get("eta_seconds"), int | float):
+    if isinstance(event.get("eta_seconds"), int | float) and math.isfinite(event["eta_seconds"]):
         fields["eta_seconds"] = float(event["eta_seconds"])
     if kind == "checkpoint" and event.get("path"):
         fields["checkpoint_path"] = str(event["path"])
@@ -176,9 +182,7 @@ def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
             return True
         if kind in ("step", "eval") and isinstance(step, int):
             values = _numbers(event.get("metrics") or {})
-            for key in ("loss", "lr", "epoch"):
-                if isinstance(event.get(key), int | float):
-                    values[key] = float(event[key])
+            values.update(_numbers({k: event.get(k) for k in ("loss", "lr", "epoch", "grad_norm")}))
             RunMetric.objects.update_or_create(
                 run_id=run_id,
                 phase="train" if kind == "step" else "eval",

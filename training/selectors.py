@@ -1,0 +1,173 @@
+"""Reads of the closed loop. Callers pass a project they already scoped to the user
+(``annotation.selectors`` / ``annotation.permissions``); every lookup here filters on it, so
+another project's run or version is a 404."""
+
+from collections import defaultdict
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from annotation.models import Choice, ComparisonResponse, Judgement, Project
+from training.leaderboard import Battle, Leaderboard, leaderboard
+from training.models import GenerationJob, LoopSettings, ModelVersion, RunMetric, TrainingRun
+
+OUTCOME = {Choice.A: "a", Choice.B: "b", Choice.TIE: "tie", Choice.BOTH_BAD: "tie"}
+
+
+def runs_for_project(*, project: Project) -> QuerySet[TrainingRun]:
+    return (
+        TrainingRun.objects.filter(project=project).select_related("snapshot", "base_version").order_by("-id")
+    )
+
+
+def run_for_project(*, project: Project, run_id: int) -> TrainingRun:
+    try:
+        return runs_for_project(project=project).get(pk=run_id)
+    except TrainingRun.DoesNotExist:
+        raise Http404("No such run.") from None
+
+
+def versions_for_project(*, project: Project) -> QuerySet[ModelVersion]:
+    return (
+        ModelVersion.objects.filter(project=project)
+        .select_related("parent", "run")
+        .annotate(n_responses=Count("responses"))
+        .order_by("-id")
+    )
+
+
+def version_for_project(*, project: Project, version_id: int) -> ModelVersion:
+    try:
+        return ModelVersion.objects.get(project=project, pk=version_id)
+    except ModelVersion.DoesNotExist:
+        raise Http404("No such model version.") from None
+
+
+def generation_jobs_for_project(*, project: Project) -> QuerySet[GenerationJob]:
+    return (
+        GenerationJob.objects.filter(project=project)
+        .select_related("model_version", "opponent")
+        .order_by("-id")
+    )
+
+
+def loop_settings_for(*, project: Project) -> LoopSettings:
+    return LoopSettings.objects.filter(project=project).first() or LoopSettings(project=project)
+
+
+def run_metric_series(*, run: TrainingRun) -> dict[str, list[dict]]:
+    """``{"train": [{"step": 1, "loss": ...}, ...], "eval": [...]}``, each sorted by step."""
+    series: dict[str, list[dict]] = {"train": [], "eval": []}
+    for phase, step, values in (
+        RunMetric.objects.filter(run=run).order_by("step").values_list("phase", "step", "values")
+    ):
+        series.setdefault(phase, []).append({"step": step, **values})
+    return series
+
+
+def run_payload(*, run: TrainingRun, with_series: bool = False) -> dict:
+    payload = {
+        "id": run.pk,
+        "name": str(run),
+        "kind": run.kind,
+        "state": run.state,
+        "step": run.step,
+        "total_steps": run.total_steps,
+        "progress": round(run.progress, 4),
+        "eta_seconds": run.eta_seconds,
+        "attempts": run.attempts,
+        "max_attempts": run.max_attempts,
+        "cancel_requested": run.cancel_requested,
+        "resumed_from_step": run.resumed_from_step,
+        "forced": run.forced,
+        "config": run.config,
+        "snapshot": {
+            "id": run.snapshot_id,
+            "sha256": run.snapshot.sha256,
+            "filters": run.snapshot.filters,
+            "judgements": run.snapshot.judgement_count,
+            "examples": run.snapshot.example_count,
+        },
+        "base_version": run.base_version.name if run.base_version_id else None,
+        "worker_id": run.worker_id,
+        "heartbeat_at": run.heartbeat_at,
+        "created_at": run.created_at,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "error": run.error,
+        "checkpoint_path": run.checkpoint_path,
+        "versions": [{"id": v.pk, "name": v.name} for v in run.versions.all()],
+    }
+    if with_series:
+        payload["series"] = run_metric_series(run=run)
+        payload["log_tail"] = run.log_tail
+    return payload
+
+
+def version_payload(*, version: ModelVersion) -> dict:
+    return {
+        "id": version.pk,
+        "name": version.name,
+        "kind": version.kind,
+        "status": version.status,
+        "base_model": version.base_model,
+        "parent": version.parent.name if version.parent_id else None,
+        "run": version.run_id,
+        "checkpoint_path": version.checkpoint_path,
+        "endpoint_url": version.endpoint_url,
+        "endpoint_model": version.endpoint_model,
+        "lineage": version.lineage,
+        "metrics": version.metrics,
+        "created_at": version.created_at,
+    }
+
+
+def generation_payload(*, job: GenerationJob) -> dict:
+    return {
+        "id": job.pk,
+        "model_version": job.model_version.name,
+        "opponent": job.opponent.name if job.opponent_id else "imported responses",
+        "k": job.k,
+        "params": job.params,
+        "state": job.state,
+        "prompts_done": job.prompts_done,
+        "prompts_total": job.prompts_total,
+        "responses_created": job.responses_created,
+        "comparisons_created": job.comparisons_created,
+        "error": job.error,
+        "created_at": job.created_at,
+        "finished_at": job.finished_at,
+    }
+
+
+def version_lineage(*, version: ModelVersion) -> list[ModelVersion]:
+    """The version, its parent, its parent's parent... (oldest last)."""
+    chain, seen = [], set()
+    while version is not None and version.pk not in seen:
+        chain.append(version)
+        seen.add(version.pk)
+        version = version.parent
+    return chain
+
+
+def arena_battles(*, project: Project) -> list[Battle]:
+    """One battle per vote on a two-response comparison whose sides come from different players
+    (a model version, or ``imported:<source>`` for imported responses)."""
+    players: dict[int, dict[int, str]] = defaultdict(dict)
+    slots = ComparisonResponse.objects.filter(comparison__project=project).values_list(
+        "comparison_id", "position", "response__model_version__name", "response__source_name"
+    )
+    for comparison_id, position, version_name, source in slots:
+        players[comparison_id][position] = version_name or f"imported:{source or 'unknown'}"
+    battles = []
+    votes = Judgement.objects.filter(comparison__project=project).order_by("id")
+    for comparison_id, choice in votes.values_list("comparison_id", "choice"):
+        sides = players.get(comparison_id, {})
+        if len(sides) != 2 or sides[0] == sides[1]:
+            continue
+        battles.append(Battle(sides[0], sides[1], OUTCOME[choice]))
+    return battles
+
+
+def project_leaderboard(*, project: Project, rounds: int = 200) -> Leaderboard:
+    return leaderboard(arena_battles(project=project), rounds=rounds, seed=project.pk)

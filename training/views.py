@@ -1,0 +1,238 @@
+"""Pages of the closed loop: runs (start, watch, cancel, compare), the registry and the arena
+leaderboard. Researchers and admins see them; only admins change anything. The run page polls
+``/api/projects/<slug>/runs/<id>/`` (``static/js/run.js``) for live progress and curves."""
+
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation.models import Role
+from annotation.selectors import MANAGERS, project_with_role
+from annotation.services.errors import ServiceError, ValidationFailed
+from training import selectors
+from training.models import QueueOrder, RunKind
+from training.services.active_learning import queue_order_set
+from training.services.registry import version_create, version_promote
+from training.services.runs import run_cancel, run_create
+
+# Small enough to finish in minutes on a laptop CPU with the bundled models.
+DEFAULT_CONFIGS = {
+    RunKind.REWARD_MODEL: {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "lr": 5e-5,
+                           "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
+    RunKind.DPO: {"model": "smollm2-135m", "max_steps": 20, "batch_size": 2, "lr": 5e-5, "lora": True,
+                  "eval_every": 5, "checkpoint_every": 5, "max_length": 256},
+    RunKind.CONTRASTIVE: {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "objective": "info_nce",
+                          "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
+}  # fmt: skip
+
+
+def _project(request: HttpRequest, slug: str, *, admin: bool = False):
+    project, role = project_with_role(user=request.user, slug=slug)
+    if role not in MANAGERS or (admin and role != Role.ADMIN):
+        raise PermissionDenied("Training pages are for researchers and admins; changes are for admins.")
+    return project, role
+
+
+@login_required
+def run_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project, role = _project(request, slug)
+    runs = list(selectors.runs_for_project(project=project).prefetch_related("versions")[:100])
+    context = {
+        "project": project,
+        "is_admin": role == Role.ADMIN,
+        "runs": runs,
+        "versions": list(selectors.versions_for_project(project=project)[:100]),
+        "jobs": list(selectors.generation_jobs_for_project(project=project)[:20]),
+        "loop": selectors.loop_settings_for(project=project),
+        "kinds": RunKind.choices,
+        "queue_orders": QueueOrder.choices,
+        "default_configs": {k.value: v for k, v in DEFAULT_CONFIGS.items()},
+        "default_config": json.dumps(DEFAULT_CONFIGS[RunKind.REWARD_MODEL], indent=2),
+    }
+    return render(request, "training/run_list.html", context)
+
+
+def _json_field(request: HttpRequest, name: str) -> dict:
+    raw = request.POST.get(name, "").strip() or "{}"
+    try:
+        value = json.loads(raw)
+    except ValueError as error:
+        raise ValidationFailed(f"{name} is not valid JSON: {error}", field=name) from None
+    if not isinstance(value, dict):
+        raise ValidationFailed(f"{name} must be a JSON object.", field=name)
+    return value
+
+
+@login_required
+@require_POST
+def run_start(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    try:
+        filters = {
+            "gold_checked_only": request.POST.get("gold_checked_only") == "on",
+            "include_prior_labels": request.POST.get("include_prior_labels") == "on",
+        }
+        if request.POST.get("min_agreement"):
+            try:
+                filters["min_agreement"] = float(request.POST["min_agreement"])
+            except ValueError:
+                raise ValidationFailed("min_agreement must be a number.", field="min_agreement") from None
+        for bound in ("since", "until"):
+            if request.POST.get(bound):
+                filters[bound] = request.POST[bound]
+        base_id = request.POST.get("base_version")
+        base = selectors.version_for_project(project=project, version_id=int(base_id)) if base_id else None
+        run = run_create(
+            project=project,
+            kind=request.POST.get("kind", ""),
+            config=_json_field(request, "config"),
+            filters=filters,
+            base_version=base,
+            name=request.POST.get("name", ""),
+            force=request.POST.get("force") == "on",
+            created_by=request.user,
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+        return redirect("training-runs", slug=project.slug)
+    messages.success(request, f"Run {run.pk} is queued for a training worker.")
+    return redirect("training-run", slug=project.slug, run_id=run.pk)
+
+
+@login_required
+def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    project, role = _project(request, slug)
+    run = selectors.run_for_project(project=project, run_id=run_id)
+    context = {
+        "project": project,
+        "run": run,
+        "is_admin": role == Role.ADMIN,
+        "initial": json.dumps(selectors.run_payload(run=run, with_series=True), default=str),
+        "config_json": json.dumps(run.config, indent=2),
+    }
+    return render(request, "training/run_detail.html", context)
+
+
+@login_required
+@require_POST
+def run_cancel_view(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    run = selectors.run_for_project(project=project, run_id=run_id)
+    try:
+        run = run_cancel(run=run)
+        messages.success(
+            request, "Cancelled." if run.state == "cancelled" else "Asked the run to stop after this step."
+        )
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("training-run", slug=project.slug, run_id=run.pk)
+
+
+@login_required
+def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug)
+    try:
+        ids = [int(i) for i in request.GET.getlist("run") if i.strip()]
+    except ValueError:
+        ids = []
+    runs = [r for r in selectors.runs_for_project(project=project).filter(pk__in=ids[:8])]
+    payloads = [selectors.run_payload(run=run, with_series=True) for run in runs]
+    metric_names = sorted({key for run in runs for v in run.versions.all() for key in v.metrics})
+    config_keys = sorted({key for run in runs for key in run.config})
+    rows = [
+        {"key": key, "values": [json.dumps(run.config.get(key)) for run in runs],
+         "differs": len({json.dumps(run.config.get(key)) for run in runs}) > 1}
+        for key in config_keys
+    ]  # fmt: skip
+    metrics = [
+        {"key": key, "values": [next((v.metrics.get(key) for v in run.versions.all()), None) for run in runs]}
+        for key in metric_names
+    ]
+    context = {
+        "project": project,
+        "runs": runs,
+        "config_rows": rows,
+        "metric_rows": metrics,
+        "payloads": json.dumps(payloads, default=str),
+    }
+    return render(request, "training/run_compare.html", context)
+
+
+@login_required
+@require_POST
+def version_register(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    try:
+        version = version_create(
+            project=project,
+            name=request.POST.get("name", ""),
+            kind=request.POST.get("kind", "policy"),
+            base_model=request.POST.get("base_model", "").strip(),
+            endpoint_url=request.POST.get("endpoint_url", "").strip(),
+            endpoint_model=request.POST.get("endpoint_model", "").strip(),
+        )
+        messages.success(request, f"Registered {version.name}.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("training-runs", slug=project.slug)
+
+
+@login_required
+@require_POST
+def version_promote_view(request: HttpRequest, slug: str, version_id: int) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    version = selectors.version_for_project(project=project, version_id=version_id)
+    try:
+        version = version_promote(
+            version=version, status=request.POST.get("status", ""), created_by=request.user
+        )
+        if version.status == "serving":
+            messages.success(
+                request,
+                f"{version.name} now serves: new comparisons on held-back prompts are being generated.",
+            )
+        else:
+            messages.success(request, f"{version.name} now orders the queue.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("training-runs", slug=project.slug)
+
+
+@login_required
+@require_POST
+def queue_order_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    try:
+        loop = queue_order_set(project=project, queue_order=request.POST.get("queue_order", ""))
+        messages.success(request, f"Queue order: {loop.get_queue_order_display()}.")
+    except ServiceError as error:
+        messages.error(request, error.message)
+    return redirect("training-runs", slug=project.slug)
+
+
+@login_required
+def leaderboard_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug)
+    board = selectors.project_leaderboard(project=project)
+    n = len(board.models)
+    matrix = [
+        {"model": model, "cells": [
+            {"rate": board.win_rate[i][j], "votes": board.votes[i][j], "self": i == j} for j in range(n)
+        ]}
+        for i, model in enumerate(board.models)
+    ]  # fmt: skip
+    return render(
+        request,
+        "training/leaderboard.html",
+        {
+            "project": project,
+            "board": board,
+            "matrix": matrix,
+            "battles": sum(r["battles"] for r in board.rows) // 2,
+        },
+    )
