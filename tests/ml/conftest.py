@@ -142,7 +142,7 @@ def tiny_llama(tmp_path_factory) -> Path:
     return save_tiny_llama(tmp_path_factory.mktemp("tiny-llama"))
 
 
-def toy_pairs(n: int, *, seed: int = 0, conversational: bool = True):
+def toy_pairs(n: int, *, seed: int = 0, conversational: bool = True, equal_lengths: bool = False):
     """Pairs whose chosen reply uses kind words and rejected reply rude ones: learnable in a few steps."""
     from training.ml.data import PreferenceExample
 
@@ -151,7 +151,7 @@ def toy_pairs(n: int, *, seed: int = 0, conversational: bool = True):
     for _ in range(n):
         question = " ".join(rng.choices(WORDS[:12] + WORDS[-8:], k=rng.randint(2, 8)))
         good = " ".join(rng.choices(GOOD, k=rng.randint(1, 5)))
-        bad = " ".join(rng.choices(BAD, k=rng.randint(1, 5)))
+        bad = " ".join(rng.choices(BAD, k=len(good.split()) if equal_lengths else rng.randint(1, 5)))
         prompt = [{"role": "user", "content": question}] if conversational else question
         out.append(PreferenceExample(prompt=prompt, chosen=good, rejected=bad))
     return out

@@ -49,7 +49,8 @@ def test_info_nce_uses_the_other_keys_in_the_batch_as_negatives():
     q = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     k = torch.tensor([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]])  # positives k0, k1; k2 an extra negative
     loss = info_nce_loss(q, k, temperature=0.5)
-    # query 0 logits: [2, 2, 0] -> -log(e^2 / (2e^2 + 1)); query 1 logits: [0, 2, -2] -> -log(e^2/(1+e^2+e^-2))
+    # query 0 logits: [2, 2, 0] -> -log(e^2 / (2e^2 + 1))
+    # query 1 logits: [0, 2, -2] -> -log(e^2 / (1 + e^2 + e^-2))
     q0 = -math.log(math.exp(2) / (2 * math.exp(2) + 1))
     q1 = -math.log(math.exp(2) / (1 + math.exp(2) + math.exp(-2)))
     assert loss.item() == pytest.approx((q0 + q1) / 2, rel=1e-6)

@@ -57,7 +57,7 @@ def test_chosen_and_rejected_share_one_forward_pass(tiny_bert):
     calls = []
     task.model.backbone.register_forward_hook(lambda mod, args, kwargs_out: calls.append(1))
     batch = task.batch([0, 1, 2, 3], torch.device("cpu"))
-    loss, _ = task.loss(task.module, batch)
+    task.loss(task.module, batch)
     assert len(calls) == 1
     assert batch["input_ids"].shape[0] == 8
     # Dynamic padding: the batch is as wide as its longest sequence, not max_length.
@@ -114,7 +114,8 @@ def test_lora_trains_adapters_and_the_final_checkpoint_holds_merged_weights(tiny
 def test_truncated_and_tied_pairs_are_counted_in_the_result(tiny_bert, tmp_path):
     from training.ml.data import PreferenceExample
 
-    examples = toy_pairs(8) + [
+    examples = [
+        *toy_pairs(8),
         PreferenceExample("hello " * 40, "good", "bad"),
         PreferenceExample("hi", "good", "nice", is_tie=True),
     ]
