@@ -169,7 +169,7 @@ def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
     fields: dict = {"heartbeat_at": now, "log_tail": _append_log(row["log_tail"], _format_event(event))}
     kind = event.get("event")
     step = event.get("step")
-    if isinstance(step, int) and step >= 0:
+    if isinstance(step, int) and step > 0 and kind in ("step", "eval", "checkpoint", "done"):
         fields["step"] = step
     if isinstance(event.get("total_steps"), int):
         fields["total_steps"] = event["total_steps"]
