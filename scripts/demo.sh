@@ -41,10 +41,12 @@ stop() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   wait || true
 }
-trap stop INT TERM EXIT
+trap 'stop; exit 0' INT TERM  # Ctrl-C is the normal way to end the demo
+trap stop EXIT
 
+# A short graceful timeout: a browser's idle keep-alive connection must not hold Ctrl-C for 30 s.
 "$BIN/gunicorn" alignweb.wsgi --bind "$HOST:$PORT" --workers 2 --worker-class gthread --threads 4 \
-  --access-logfile - &
+  --graceful-timeout 5 --access-logfile - &
 pids+=($!)
 "$BIN/celery" -A alignweb worker -Q default,training --concurrency 1 --loglevel INFO &
 pids+=($!)

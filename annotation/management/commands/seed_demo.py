@@ -120,5 +120,5 @@ class Command(BaseCommand):
         width = max(len(spec.username) for spec in DEMO_USERS)
         for spec in DEMO_USERS:
             password = passwords[spec.username]
-            shown = password if password else "(unchanged; --reset-passwords sets a new one)"
+            shown = password or "(unchanged; DEMO_RESET_PASSWORDS=1 make demo sets a new one)"
             out.write(f"  {spec.username.ljust(width)}  {spec.role.ljust(10)}  {shown}")
