@@ -28,7 +28,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 @pytest.fixture(scope="session")
 def chromium():
-    require_service(f"Chromium at {CHROMIUM}", CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK))
+    available = CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)
+    require_service(f"Chromium ({CHROMIUM}; install it with scripts/ensure-chromium.sh)", available)
     from playwright.sync_api import sync_playwright
 
     # Playwright's sync API keeps an event loop running in this thread; the ORM calls the test

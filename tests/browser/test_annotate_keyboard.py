@@ -149,3 +149,38 @@ def test_an_annotator_judges_three_comparisons_with_the_keyboard(live_server, pa
 
     assert (artifacts / "annotate-1280.png").stat().st_size > 0
     assert (artifacts / "annotate-390.png").stat().st_size > 0
+
+
+def test_a_required_rationale_is_asked_for_and_skip_moves_on(live_server, page, artifacts):
+    project = ProjectFactory(rationale="required", allow_both_bad=False, strength_scale=[])
+    annotator = MembershipFactory(project=project, user__username="lee", role="annotator").user
+    for n in range(2):
+        ComparisonFactory.create_pair(project=project, texts=(f"First {n}", f"Second {n}"))
+    page.goto(f"{live_server.url}/accounts/login/?next=/projects/{project.slug}/annotate/")
+    page.locator("#id_username").fill("lee")
+    page.locator("#id_password").fill(PASSWORD)
+    page.keyboard.press("Enter")
+
+    wait_for_item(page, done=0)
+    judged = held_assignment(annotator)
+    page.keyboard.press("x")  # "both bad" is not offered in this project: nothing is chosen
+    assert page.locator('button[aria-pressed="true"]').count() == 0
+    page.keyboard.press("2")
+    page.keyboard.press("Enter")
+    assert "asks for a rationale" in page.locator("#notice").inner_text()
+    assert page.evaluate("document.activeElement.id") == "rationale"  # focus went where the fix is
+    page.keyboard.type("Second is clearer.")
+    page.keyboard.press("Control+Enter")  # submits from the box
+
+    wait_for_item(page, done=1)
+    skipped = held_assignment(annotator)
+    page.keyboard.press("s")
+    page.locator("#empty").wait_for(state="visible")
+
+    judgement = Judgement.objects.get(annotator=annotator)
+    assert judgement.assignment_id == judged.pk
+    assert judgement.choice == canonical(judged, "right")
+    assert judgement.rationale == "Second is clearer."
+    assert judgement.strength is None
+    skipped.refresh_from_db()
+    assert skipped.status == AssignmentStatus.SKIPPED
