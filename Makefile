@@ -22,8 +22,10 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-bench.txt requireme
 
 install: $(STAMP)
 
+# Prepares var/ (secret key, SQLite, broker folders), seeds demo users and data, then runs gunicorn
+# on 127.0.0.1:8000 and a Celery worker in the foreground; Ctrl-C stops both. DEMO_PORT=... to move it.
 demo: install
-	scripts/demo.sh
+	VENV=$(VENV) scripts/demo.sh
 
 lint: install
 	$(BIN)/ruff check .
