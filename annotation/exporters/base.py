@@ -30,7 +30,7 @@ class Vote:
     rationale: str
     duration_ms: int | None
     left: str | None  # canonical side shown on the left: "a" or "b"
-    created_at: dt.datetime | None
+    created_at: str | dt.datetime | None  # ISO 8601 text in UTC, as the database formats it
     imported: bool = False
     source: str = ""
     weight: float = 1.0
@@ -171,7 +171,7 @@ def vote_values(vote: Vote) -> tuple:
         vote.rationale,
         vote.duration_ms,
         vote.left,
-        vote.created_at.isoformat() if vote.created_at else None,
+        vote.created_at.isoformat() if isinstance(vote.created_at, dt.datetime) else vote.created_at,
     )
 
 

@@ -81,8 +81,8 @@ class ParquetExporter(Exporter):
                 ]
                 for vote in pair.votes:
                     values = list(vote_values(vote)) + tail
-                    if vote.created_at is not None:
-                        values[created_at] = vote.created_at.astimezone(dt.UTC)
+                    if values[created_at] is not None:
+                        values[created_at] = dt.datetime.fromisoformat(values[created_at]).astimezone(dt.UTC)
                     for column, value in zip(columns, values, strict=True):
                         column.append(value)
                     rows += 1

@@ -116,6 +116,23 @@ def test_votes_write_one_line_per_vote_with_a_fixed_key_order():
     assert first["created_at"] == "2025-01-02T03:04:05+00:00"
 
 
+@pytest.mark.parametrize(
+    "tricky",
+    [
+        {"rationale": 'She said "no"\\\n\ttab', "annotator": "ünïcode ✓"},
+        {"judgement_id": None, "annotator": None, "strength": None, "duration_ms": None, "left": None},
+        {"created_at": None, "imported": True, "source": "hh.jsonl", "rationale": "\u2028\x00"},
+    ],
+)
+def test_the_hand_written_vote_json_equals_the_json_encoder(tricky):
+    from annotation.exporters.base import VOTE_COLUMNS, vote_values
+    from annotation.exporters.votes import vote_json_head
+
+    one = vote(**tricky)
+    expected = json.dumps(dict(zip(VOTE_COLUMNS, vote_values(one), strict=True)), ensure_ascii=False)
+    assert vote_json_head(one) + "}" == expected
+
+
 @pytest.mark.parametrize("dangerous", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_escapes_cells_a_spreadsheet_would_run_as_formulas(dangerous):
     data, rows = write("csv", [pair("a", votes=[vote(rationale=dangerous)], response_a=dangerous)])
