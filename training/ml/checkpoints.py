@@ -200,7 +200,12 @@ def load_optimizer(directory: Path, optimizer: torch.optim.Optimizer) -> None:
         state.setdefault(int(idx), {})[key] = value
     for idx, values in meta["scalars"].items():
         state.setdefault(int(idx), {}).update(values)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    # JSON turned tuples (betas) into lists; the optimizer compares and unpacks them as tuples.
+    groups = [
+        {k: tuple(v) if isinstance(v, list) and k != "params" else v for k, v in g.items()}
+        for g in meta["param_groups"]
+    ]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

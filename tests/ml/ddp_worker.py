@@ -1,0 +1,15 @@
+"""Run by test_ddp.py under `torchrun --nproc_per_node 2`: the same reward training, on two processes."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from tests.ml.conftest import toy_pairs
+from training.ml.api import run_training
+
+if __name__ == "__main__":
+    config, out = json.loads(sys.argv[1]), Path(sys.argv[2])
+    result = run_training("reward_model", config, toy_pairs(48), output_dir=out)
+    print("RESULT", result.steps, result.checkpoint_dir)
