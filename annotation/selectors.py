@@ -5,7 +5,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q, QuerySet
+from django.db import connection
+from django.db.models import Count, F, Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -76,6 +77,20 @@ def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, st
     raise Http404("No such project.")
 
 
+_PROGRESS_SQL = """
+SELECT /* queue:progress */
+  (SELECT count(*) FROM annotation_judgement j
+     JOIN annotation_comparison c ON c.id = j.comparison_id
+    WHERE j.annotator_id = %(user)s AND c.project_id = %(project)s),
+  (SELECT count(*) FROM (
+     SELECT 1 FROM annotation_comparison c
+      WHERE c.project_id = %(project)s AND c.open_slots > 0{gold}
+        AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
+                         WHERE t.comparison_id = c.id AND t.annotator_id = %(user)s AND t.status <> 'expired')
+      LIMIT %(cap)s) AS open_to_them)
+"""
+
+
 def project_progress(
     *, project: Project, annotator: AbstractBaseUser, held: int | None = None, now: datetime | None = None
 ) -> dict:
@@ -83,18 +98,18 @@ def project_progress(
 
     ``done`` counts their judgements; ``left`` the items they could still be served, including the
     one they hold now, counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped
-    there). Both walk indexes bounded by this annotator's work or the cap, not the project's size.
+    there). Both walk indexes bounded by this annotator's work or the cap, not the project's size;
+    one hand-written statement, because "next" asks for this on every item.
     ``held`` is how many live leases they hold here, when the caller knows (it saves a query).
     """
     now = now or timezone.now()
-    done = Judgement.objects.filter(annotator=annotator, comparison__project=project).count()
-    own = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator).exclude(
-        status=AssignmentStatus.EXPIRED
-    )
-    open_to_them = Comparison.objects.filter(project=project, open_slots__gt=0).filter(~Exists(own))
-    if project.gold_rate <= 0:
-        open_to_them = open_to_them.filter(is_gold=False)
-    left = open_to_them.order_by()[: PROGRESS_LEFT_CAP + 1].count()
+    gold = "" if project.gold_rate > 0 else " AND NOT c.is_gold"  # such projects never serve gold
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _PROGRESS_SQL.format(gold=gold),
+            {"user": annotator.pk, "project": project.pk, "cap": PROGRESS_LEFT_CAP + 1},
+        )
+        done, left = cursor.fetchone()
     capped = left > PROGRESS_LEFT_CAP
     left = min(left, PROGRESS_LEFT_CAP)
     if held is None:

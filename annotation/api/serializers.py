@@ -193,22 +193,18 @@ class MemberSerializer(serializers.Serializer):
 
 def assignment_payload(assignment: Assignment) -> dict:
     """What an annotator sees: the conversation and the responses by side, nothing that identifies
-    a response (no ids, model names or sources). Needs ``comparison.prompt`` and ``slots`` loaded."""
-    comparison = assignment.comparison
-    by_position = {slot.position: slot.response for slot in comparison.slots.all()}
+    a response (no ids, model names or sources). Takes an assignment from
+    ``comparison_next_for_annotator`` (``comparison.prompt`` and ``shown_responses`` loaded)."""
     responses = []
-    for index, position in enumerate(assignment.display_order):
-        text = by_position[position].text
+    for index, response in enumerate(assignment.shown_responses):
         side = SIDES[index] if index < len(SIDES) else str(index + 1)
-        responses.append({"side": side, "text": text, "html": markdown_html(text)})
-    messages = [
-        {
-            "role": turn.get("role", "user"),
-            "content": turn.get("content", ""),
-            "html": markdown_html(turn.get("content", "")),
-        }
-        for turn in comparison.prompt.messages
-    ]
+        responses.append({"side": side, "text": response.text, "html": markdown_html(response.text)})
+    messages = []
+    for turn in assignment.comparison.prompt.messages:
+        content = turn.get("content", "")
+        messages.append(
+            {"role": turn.get("role", "user"), "content": content, "html": markdown_html(content)}
+        )
     return {
         "id": assignment.pk,
         "expires_at": assignment.expires_at.isoformat().replace("+00:00", "Z"),

@@ -3,16 +3,13 @@
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import F
+from django.db import connection, transaction
 from django.utils import timezone
 
 from annotation.models import (
     Assignment,
     AssignmentStatus,
     Choice,
-    Comparison,
-    ComparisonResponse,
     Judgement,
     Project,
     RationalePolicy,
@@ -62,39 +59,48 @@ def judgement_submit(
     rationale = _checked_rationale(rationale=rationale, project=project)
     _check_duration(duration_ms)
 
-    comparisons = Comparison.objects.filter(pk=comparison.pk)
-    if assignment.status == AssignmentStatus.LEASED:
-        # The slot is still this lease's (even if its time ran out and the sweep has not come by).
-        comparisons.update(judgement_count=F("judgement_count") + 1)
-    else:
-        # Expired or skipped: the slot went back to the pool; take it again only if it is still free.
-        taken = comparisons.filter(open_slots__gt=0).update(
-            open_slots=F("open_slots") - 1, judgement_count=F("judgement_count") + 1
-        )
-        if not taken:
-            raise Conflict(
-                "Your lease on this item ran out and other annotators have taken it; "
-                "your judgement was not stored. Ask for the next item.",
-                field="assignment",
+    with connection.cursor() as cursor:
+        if assignment.status == AssignmentStatus.LEASED:
+            # The slot is still this lease's (even if its time ran out and the sweep has not come by).
+            cursor.execute(
+                "UPDATE annotation_comparison SET judgement_count = judgement_count + 1 WHERE id = %s",
+                [comparison.pk],
             )
-
-    left_response_id = (
-        ComparisonResponse.objects.filter(comparison_id=comparison.pk, position=assignment.display_order[0])
-        .values_list("response_id", flat=True)
-        .get()
-    )
-    judgement = Judgement.objects.create(
-        comparison=comparison,
-        annotator=annotator,
-        assignment=assignment,
-        choice=choice,
-        strength=strength,
-        rationale=rationale,
-        duration_ms=duration_ms,
-        display_order=assignment.display_order,
-        left_response_id=left_response_id,
-    )
-    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SUBMITTED, finished_at=now)
+        else:
+            # Expired or skipped: the slot went back to the pool; take it again only if still free.
+            cursor.execute(
+                "UPDATE annotation_comparison"
+                " SET open_slots = open_slots - 1, judgement_count = judgement_count + 1"
+                " WHERE id = %s AND open_slots > 0",
+                [comparison.pk],
+            )
+            if cursor.rowcount == 0:
+                raise Conflict(
+                    "Your lease on this item ran out and other annotators have taken it; "
+                    "your judgement was not stored. Ask for the next item.",
+                    field="assignment",
+                )
+        cursor.execute(
+            "SELECT response_id FROM annotation_comparisonresponse"
+            " WHERE comparison_id = %s AND position = %s",
+            [comparison.pk, assignment.display_order[0]],
+        )
+        (left_response_id,) = cursor.fetchone()
+        judgement = Judgement.objects.create(
+            comparison=comparison,
+            annotator=annotator,
+            assignment=assignment,
+            choice=choice,
+            strength=strength,
+            rationale=rationale,
+            duration_ms=duration_ms,
+            display_order=assignment.display_order,
+            left_response_id=left_response_id,
+        )
+        cursor.execute(
+            "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s",
+            [AssignmentStatus.SUBMITTED.value, connection.ops.adapt_datetimefield_value(now), assignment.pk],
+        )
     assignment.status = AssignmentStatus.SUBMITTED
     assignment.finished_at = now
     return judgement, True

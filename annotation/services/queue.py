@@ -17,33 +17,90 @@ settings open every transaction with ``BEGIN IMMEDIATE``, which serialises write
 are no-ops there and not needed.
 """
 
+import json
 import random
 from collections import Counter
 from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Prefetch, Subquery, prefetch_related_objects
+from django.db import connection, transaction
+from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
-from annotation.models import (
-    Assignment,
-    AssignmentStatus,
-    Comparison,
-    ComparisonResponse,
-    Project,
-)
+from annotation.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Response
 from annotation.services.errors import Conflict
 
 # How many stale leases one call to "next" gives back. Small, so no request pays for a backlog;
 # the periodic task (annotation.tasks.leases_expire_task) drains the rest.
 EXPIRE_BATCH = 50
 
+# The hot path is written in SQL by hand. "next" runs for every item an annotator sees, and the
+# ORM spent more CPU compiling these statements than PostgreSQL spent running them (measured with
+# bench/annotation_load.py); the SQL also pins down the plan the queue depends on. Every statement
+# is plain SQL that SQLite runs too; the row-lock clauses are added only where the database has
+# them. The /* queue:... */ markers let tests find a statement and EXPLAIN it.
 
-def _slots_prefetch() -> Prefetch:
-    return Prefetch("slots", queryset=ComparisonResponse.objects.select_related("response"))
+_LOCK_ANNOTATOR_SQL = "SELECT /* queue:lock-annotator */ id FROM {user_table} WHERE id = %(user)s{lock}"
+
+# A statement of its own, after the lock: on PostgreSQL a statement that waited for a row lock
+# still reads the other tables as they were when it started, so it would miss the lease that a
+# second tab committed meanwhile.
+_LIVE_LEASE_SQL = """
+SELECT /* queue:live-lease */ a.id
+FROM annotation_assignment a
+WHERE a.annotator_id = %(user)s AND a.status = 'leased' AND a.expires_at > %(now)s
+  AND a.comparison_id IN (SELECT c.id FROM annotation_comparison c WHERE c.project_id = %(project)s)
+ORDER BY a.id
+LIMIT 1
+"""
+
+_STALE_LEASES_SQL = """
+SELECT /* queue:stale-leases */ id, comparison_id
+FROM annotation_assignment
+WHERE status = 'leased' AND expires_at <= %(now)s
+ORDER BY expires_at
+LIMIT %(limit)s{lock}
+"""
+
+# Walks the partial index comparison_queue (project, is_gold, -priority, id WHERE open_slots > 0)
+# from the best item down; the anti-join probes the unique (comparison, annotator) index once per
+# item passed over, so the cost is the number of items this annotator has already touched near
+# the top, never the size of the project. SKIP LOCKED: an item another annotator is taking right
+# now is passed over instead of waited for.
+_CANDIDATE_SQL = """
+SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots, p.messages,
+       (SELECT o.id FROM annotation_assignment o
+         WHERE o.comparison_id = c.id AND o.annotator_id = %(user)s) AS expired_lease_id
+FROM annotation_comparison c
+JOIN annotation_prompt p ON p.id = c.prompt_id
+WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s AND c.open_slots > 0
+  AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
+                   WHERE t.comparison_id = c.id AND t.annotator_id = %(user)s AND t.status <> 'expired')
+ORDER BY c.priority DESC, c.id
+LIMIT 1{lock}
+"""
+
+_SLOTS_SQL = """
+SELECT /* queue:slots */ cr.id, cr.position, r.id, r.text
+FROM annotation_comparisonresponse cr
+JOIN annotation_response r ON r.id = cr.response_id
+WHERE cr.comparison_id = %(comparison)s
+ORDER BY cr.position
+"""
+
+
+def _lock_clause(*, skip_locked: bool, of: str | None = None) -> str:
+    features = connection.features
+    if not features.has_select_for_update:
+        return ""  # SQLite: BEGIN IMMEDIATE already serialises writers
+    clause = "\nFOR UPDATE"
+    if of and features.has_select_for_update_of:
+        clause += f" OF {of}"
+    if skip_locked and features.has_select_for_update_skip_locked:
+        clause += " SKIP LOCKED"
+    return clause
 
 
 def leases_expire(*, now: datetime | None = None, limit: int | None = EXPIRE_BATCH) -> int:
@@ -64,12 +121,12 @@ def leases_expire(*, now: datetime | None = None, limit: int | None = EXPIRE_BAT
 
 def _expire_batch(*, now: datetime, limit: int) -> int:
     """Expire up to ``limit`` stale leases. Must run inside a transaction (it row-locks them)."""
-    stale = list(
-        Assignment.objects.select_for_update(skip_locked=True)
-        .filter(status=AssignmentStatus.LEASED, expires_at__lte=now)
-        .order_by("expires_at")
-        .values_list("id", "comparison_id")[:limit]
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _STALE_LEASES_SQL.format(lock=_lock_clause(skip_locked=True)),
+            {"now": connection.ops.adapt_datetimefield_value(now), "limit": limit},
+        )
+        stale = cursor.fetchall()
     if not stale:
         return 0
     Assignment.objects.filter(pk__in=[pk for pk, _ in stale]).update(
@@ -90,64 +147,98 @@ def comparison_next_for_annotator(
 ) -> Assignment | None:
     """The annotator's live lease in ``project``, else a new lease on the best open item, else None.
 
-    The returned assignment has ``comparison.prompt`` loaded and ``comparison.slots`` prefetched
-    (with their responses), so the caller can render it without further queries. Sides are
-    shuffled into ``display_order`` once per lease; a re-lease after expiry keeps the old order.
+    The returned assignment has ``comparison.prompt`` loaded and ``shown_responses`` set: the
+    comparison's responses in the order shown (left first), so the caller can render it without
+    further queries. Sides are shuffled into ``display_order`` once per lease; a re-lease after
+    expiry keeps the old order.
     """
     now = now or timezone.now()
     rng = rng or random
-    with transaction.atomic():
-        # Serialise one annotator's requests (two tabs, a double click): the second one then sees
-        # the lease the first one made instead of taking a second item.
-        get_user_model().objects.select_for_update().filter(pk=annotator.pk).values_list("pk").first()
+    params = {
+        "now": connection.ops.adapt_datetimefield_value(now),
+        "project": project.pk,
+        "user": annotator.pk,
+    }
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Lock the annotator's row first: one annotator's requests (two tabs, a double click)
+        # run one after the other, and the second sees the lease the first made.
+        user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
+        cursor.execute(
+            _LOCK_ANNOTATOR_SQL.format(user_table=user_table, lock=_lock_clause(skip_locked=False)), params
+        )
+        cursor.execute(_LIVE_LEASE_SQL, params)
+        row = cursor.fetchone()
+        if row is not None and row[0] is not None:
+            live = Assignment.objects.select_related("comparison__prompt").get(pk=row[0])
+            live.shown_responses = _shown_responses(cursor, live.comparison_id, live.display_order)
+            return live
         _expire_batch(now=now, limit=EXPIRE_BATCH)
 
-        live = (
-            Assignment.objects.select_related("comparison__prompt")
-            .filter(
-                annotator=annotator,
-                comparison__project=project,
-                status=AssignmentStatus.LEASED,
-                expires_at__gt=now,
-            )
-            .order_by("id")
-            .first()
-        )
-        if live is not None:
-            prefetch_related_objects([live.comparison], _slots_prefetch())
-            return live
-
-        comparison = None
+        row = None
         for is_gold in _queue_order(project=project, rng=rng):
-            comparison = _first_open(project=project, annotator=annotator, is_gold=is_gold)
-            if comparison is not None:
+            cursor.execute(
+                _CANDIDATE_SQL.format(lock=_lock_clause(skip_locked=True, of="c")),
+                {**params, "gold": is_gold},
+            )
+            row = cursor.fetchone()
+            if row is not None:
                 break
-        if comparison is None:
+        if row is None:
             return None
+        comparison_id, prompt_id, open_slots, messages, expired_lease_id = row
 
-        prefetch_related_objects([comparison], _slots_prefetch())
+        slots = _slots(cursor, comparison_id)
         expires_at = now + timedelta(seconds=project.lease_seconds)
-        if comparison.expired_lease_id is not None:
+        if expired_lease_id is not None:
             # This annotator let a lease on this item run out before; the row is unique per
             # (comparison, annotator), so it is taken up again rather than duplicated.
-            assignment = Assignment.objects.get(pk=comparison.expired_lease_id)
+            assignment = Assignment.objects.get(pk=expired_lease_id)
             assignment.status = AssignmentStatus.LEASED
             assignment.expires_at = expires_at
             assignment.finished_at = None
             assignment.save(update_fields=["status", "expires_at", "finished_at"])
         else:
-            display_order = [slot.position for slot in comparison.slots.all()]
+            display_order = list(slots)
             rng.shuffle(display_order)
             assignment = Assignment.objects.create(
-                comparison=comparison,
+                comparison_id=comparison_id,
                 annotator=annotator,
                 display_order=display_order,
                 expires_at=expires_at,
             )
-        Comparison.objects.filter(pk=comparison.pk).update(open_slots=F("open_slots") - 1)
-        comparison.open_slots -= 1
-        assignment.comparison = comparison
-        return assignment
+        cursor.execute(
+            "UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s",
+            {"comparison": comparison_id},
+        )
+
+    comparison = Comparison.from_db(
+        connection.alias,
+        ["id", "project_id", "prompt_id", "open_slots"],
+        [comparison_id, project.pk, prompt_id, open_slots - 1],
+    )
+    comparison.project = project
+    comparison.prompt = Prompt.from_db(
+        connection.alias,
+        ["id", "project_id", "messages"],
+        [prompt_id, project.pk, _json(messages)],
+    )
+    assignment.comparison = comparison
+    assignment.shown_responses = [slots[position] for position in assignment.display_order]
+    return assignment
+
+
+def _slots(cursor, comparison_id: int) -> dict[int, Response]:
+    """The comparison's responses by canonical position (only id and text loaded)."""
+    cursor.execute(_SLOTS_SQL, {"comparison": comparison_id})
+    return {
+        position: Response.from_db(connection.alias, ["id", "text"], [response_id, text])
+        for _, position, response_id, text in cursor.fetchall()
+    }
+
+
+def _shown_responses(cursor, comparison_id: int, display_order: list[int]) -> list[Response]:
+    slots = _slots(cursor, comparison_id)
+    return [slots[position] for position in display_order]
 
 
 def _queue_order(*, project: Project, rng) -> tuple[bool, ...]:
@@ -163,38 +254,68 @@ def _queue_order(*, project: Project, rng) -> tuple[bool, ...]:
     return (False, True)
 
 
-def _first_open(*, project: Project, annotator: AbstractBaseUser, is_gold: bool) -> Comparison | None:
-    """Lock and return the best open comparison the annotator has not touched. Needs a transaction.
-
-    "Touched" is any assignment that is not merely expired: judged, skipped or held. The anti-join
-    probes the unique (comparison, annotator) index once per candidate, so the walk costs the
-    number of items this annotator must pass over, never the size of the project.
-    """
-    own = Assignment.objects.filter(comparison=OuterRef("pk"), annotator=annotator)
-    return (
-        Comparison.objects.filter(project=project, is_gold=is_gold, open_slots__gt=0)
-        .filter(~Exists(own.exclude(status=AssignmentStatus.EXPIRED)))
-        .annotate(expired_lease_id=Subquery(own.values("pk")[:1]))
-        .select_related("prompt")
-        .order_by("-priority", "id")
-        .select_for_update(skip_locked=True, of=("self",))
-        .first()
-    )
+_ASSIGNMENT_FOR_UPDATE_SQL = """
+SELECT /* queue:assignment-for-update */ a.id, a.comparison_id, a.status, a.display_order,
+       p.id, p.slug, p.allow_tie, p.allow_both_bad, p.strength_scale, p.rationale, p.overlap
+FROM annotation_assignment a
+JOIN annotation_comparison c ON c.id = a.comparison_id
+JOIN annotation_project p ON p.id = c.project_id
+WHERE a.id = %(assignment)s AND a.annotator_id = %(user)s{membership}{lock}
+"""
+_MEMBERS_ONLY = """
+  AND EXISTS (SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = %(user)s)"""
 
 
 def assignment_for_update(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
     """The caller's own assignment, row-locked, with its comparison and project. Needs a transaction.
 
-    Someone else's assignment, or one in a project the caller has left, is a 404.
+    Someone else's assignment, or one in a project the caller has left, is a 404. The assignment
+    carries its status and display order; its project carries the label scheme (slug, allow_tie,
+    allow_both_bad, strength_scale, rationale, overlap); other fields load on first use.
     """
-    assignments = Assignment.objects.select_for_update(of=("self",)).select_related("comparison__project")
-    assignments = assignments.filter(pk=assignment_id, annotator=annotator)
-    if not annotator.is_superuser:
-        assignments = assignments.filter(comparison__project__memberships__user=annotator)
-    assignment = assignments.first()
-    if assignment is None:
+    sql = _ASSIGNMENT_FOR_UPDATE_SQL.format(
+        membership="" if annotator.is_superuser else _MEMBERS_ONLY,
+        lock=_lock_clause(skip_locked=False, of="a"),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"assignment": assignment_id, "user": annotator.pk})
+        row = cursor.fetchone()
+    if row is None:
         raise Http404("No such assignment.")
+    (
+        pk,
+        comparison_id,
+        status,
+        display_order,
+        project_id,
+        slug,
+        allow_tie,
+        allow_both_bad,
+        scale,
+        rationale,
+        overlap,
+    ) = row
+    alias = connection.alias
+    project = Project.from_db(
+        alias,
+        ["id", "slug", "allow_tie", "allow_both_bad", "strength_scale", "rationale", "overlap"],
+        [project_id, slug, bool(allow_tie), bool(allow_both_bad), _json(scale), rationale, overlap],
+    )
+    comparison = Comparison.from_db(alias, ["id", "project_id"], [comparison_id, project_id])
+    comparison.project = project
+    assignment = Assignment.from_db(
+        alias,
+        ["id", "comparison_id", "annotator_id", "status", "display_order"],
+        [pk, comparison_id, annotator.pk, status, _json(display_order)],
+    )
+    assignment.comparison = comparison
+    assignment.annotator = annotator
     return assignment
+
+
+def _json(value):
+    """A JSON column read with a raw cursor: Django has the driver hand it over as text."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
 
 
 @transaction.atomic
@@ -214,7 +335,7 @@ def assignment_skip(
     if assignment.status == AssignmentStatus.LEASED:
         # An expired lease already gave its slot back; only a held one has a slot to return.
         Comparison.objects.filter(pk=assignment.comparison_id).update(open_slots=F("open_slots") + 1)
+    Assignment.objects.filter(pk=assignment.pk).update(status=AssignmentStatus.SKIPPED, finished_at=now)
     assignment.status = AssignmentStatus.SKIPPED
     assignment.finished_at = now
-    assignment.save(update_fields=["status", "finished_at"])
     return assignment

@@ -143,9 +143,7 @@ def test_next_walks_the_queue_index_not_the_table(project, annotator):
     with CaptureQueriesContext(connection) as queries:
         assert comparison_next_for_annotator(project=project, annotator=annotator) is not None
 
-    candidate_sql = [
-        q["sql"] for q in queries if 'FROM "annotation_comparison"' in q["sql"] and "SKIP LOCKED" in q["sql"]
-    ]
+    candidate_sql = [q["sql"] for q in queries if "queue:candidate" in q["sql"]]
     assert len(candidate_sql) == 1
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + candidate_sql[0])
@@ -160,11 +158,7 @@ def test_the_lease_sweep_walks_the_expiry_index(project, annotator):
     seed_comparisons(project, 2_000)
     with CaptureQueriesContext(connection) as queries:
         comparison_next_for_annotator(project=project, annotator=annotator)
-    sweep_sql = [
-        q["sql"]
-        for q in queries
-        if q["sql"].startswith('SELECT "annotation_assignment"') and "SKIP LOCKED" in q["sql"]
-    ]
+    sweep_sql = [q["sql"] for q in queries if "queue:stale-leases" in q["sql"]]
     assert len(sweep_sql) == 1
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table would be scanned; ask what it can use
