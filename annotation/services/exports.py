@@ -40,6 +40,7 @@ from annotation.models import Comparison, Export, ExportStatus, Judgement, Proje
 from annotation.quality.gold import annotators_below_gold_accuracy, annotators_flagged, gold_records
 from annotation.quality.stats import LABELS, plurality
 from annotation.services.errors import ValidationFailed
+from training.models import ModelVersion
 
 AGGREGATIONS = ("majority", "unanimous", "weighted")
 TIE_POLICIES = ("exclude", "label")
@@ -204,11 +205,19 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
         slot_b=FilteredRelation("slots", condition=Q(slots__position=1)),
     )
     comparisons = comparisons.filter(slot_a__response__isnull=False, slot_b__response__isnull=False)
+    # Model version names come from a dict, not a join: a project has few versions, and two
+    # more joins per comparison cost more than the rest of the query on a large export.
+    version_names = dict(ModelVersion.objects.filter(project=project).values_list("id", "name"))
     if options.model_versions:
-        names = list(options.model_versions)
+        wanted = [pk for pk, name in version_names.items() if name in options.model_versions]
+        unknown = sorted(set(options.model_versions) - set(version_names.values()))
+        if unknown:
+            raise ValidationFailed(
+                f"No model version named {unknown[0]!r} in this project.", field="model_versions"
+            )
         comparisons = comparisons.filter(
-            Q(slot_a__response__model_version__name__in=names)
-            | Q(slot_b__response__model_version__name__in=names)
+            Q(slot_a__response__model_version_id__in=wanted)
+            | Q(slot_b__response__model_version_id__in=wanted)
         )
     comparison_rows = (
         comparisons.annotate(created=IsoUtc("created_at"))
@@ -220,9 +229,9 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
             "slot_a__response_id",
             "slot_a__response__text",
             "slot_b__response__text",
-            "slot_a__response__model_version__name",
+            "slot_a__response__model_version_id",
             "slot_a__response__source_name",
-            "slot_b__response__model_version__name",
+            "slot_b__response__model_version_id",
             "slot_b__response__source_name",
             "prior_choice",
             "prior_source",
@@ -347,8 +356,8 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
             messages=messages,
             response_a=text_a,
             response_b=text_b,
-            model_a=version_a or source_a,
-            model_b=version_b or source_b,
+            model_a=version_names[version_a] if version_a else source_a,
+            model_b=version_names[version_b] if version_b else source_b,
             is_gold=is_gold,
             gold_choice=gold_choice,
             votes=votes,
@@ -391,6 +400,11 @@ def export_write(*, project: Project, options: ExportOptions, out: BinaryIO) -> 
             # Both cursors (comparisons, judgements) then see the same committed data.
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        if connection.vendor == "postgresql":
+            # Cursors are planned for their first rows by default (nested loops); an export reads
+            # every row, so plan for the whole result (hash joins, sequential scans).
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
         return exporter.write(export_pairs(project=project, options=options), out, options.write_options)
 
 

@@ -156,6 +156,8 @@ def test_model_version_filter_keeps_comparisons_with_that_model(project, votes):
     rows = export_lines(project, format="votes", model_versions=["policy-v2"])
     assert {row["comparison_id"] for row in rows} == {votes["split"].pk}
     assert rows[0]["model_b"] == "policy-v2"
+    with pytest.raises(ValidationFailed, match="policy-v9"):
+        export_lines(project, format="votes", model_versions=["policy-v9"])
 
 
 def test_flagged_annotators_can_be_left_out(project, people, votes):
