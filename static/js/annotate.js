@@ -252,8 +252,15 @@
   // ---- guidelines overlay ----------------------------------------------------------------
 
   function toggleGuidelines() {
-    if (dialog.open) dialog.close();
+    if (dialog.open) closeGuidelines();
     else dialog.showModal();
+  }
+
+  // Focus must not stay on the dialog's Close button once it is hidden, or the next Enter would
+  // "press" that invisible button instead of submitting.
+  function closeGuidelines() {
+    if (dialog.open) dialog.close();
+    if (dialog.contains(document.activeElement)) document.activeElement.blur();
   }
 
   // ---- keyboard --------------------------------------------------------------------------
@@ -280,13 +287,14 @@
     if (dialog.open) {
       if (key === "g" || key === "?") {
         event.preventDefault();
-        dialog.close();
+        closeGuidelines();
       }
-      return; // Esc closes the native dialog by itself
+      return; // Esc closes the native dialog by itself (and the close listener tidies focus)
     }
 
     // Typing in the rationale (or any field) is text, not shortcuts; Esc leaves the box.
-    const target = event.target;
+    // A key from inside the closed dialog (focus not yet moved) counts as a key on the page.
+    const target = dialog.contains(event.target) ? document.body : event.target;
     if (target.closest && target.closest("textarea, input, select, [contenteditable]")) {
       if (key === "escape") {
         event.preventDefault();
@@ -368,7 +376,10 @@
     loadNext();
   });
   $("guidelines-open").addEventListener("click", toggleGuidelines);
-  $("guidelines-close").addEventListener("click", () => dialog.close());
+  $("guidelines-close").addEventListener("click", closeGuidelines);
+  dialog.addEventListener("close", () => {
+    if (dialog.contains(document.activeElement)) document.activeElement.blur();
+  });
 
   renderProgress({
     done: Number($("progress-done").textContent),

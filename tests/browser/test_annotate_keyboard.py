@@ -119,6 +119,7 @@ def test_an_annotator_judges_three_comparisons_with_the_keyboard(live_server, pa
 
     # The queue is now empty for this annotator, and the page says so.
     page.locator("#empty").wait_for(state="visible")
+    page.screenshot(path=str(artifacts / "annotate-empty-1280.png"))
     assert page.locator("#progress-done").inner_text() == "3"
     assert page.locator("#progress-left").inner_text() == "0"
 
