@@ -223,6 +223,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
         "options": {"queue": "default"},
     },
+    "expire-annotation-leases": {
+        "task": "annotation.leases_expire",
+        "schedule": 60.0,
+        "options": {"queue": "default"},
+    },
 }
 
 LOGGING = {

@@ -9,3 +9,12 @@ def export_run_task(export_id: int) -> None:
     from annotation.services.exports import export_run
 
     export_run(export_id=export_id)
+
+
+@shared_task(name="annotation.leases_expire")
+def leases_expire_task() -> int:
+    """Give back every lease past its expiry. "next" already does this a batch at a time; this
+    keeps ``open_slots`` honest for stats and the dashboard when nobody is annotating."""
+    from annotation.services.queue import leases_expire
+
+    return leases_expire(limit=None)

@@ -257,3 +257,17 @@ def test_skipping_a_judged_item_is_a_conflict(project, annotator):
     judge(assignment, annotator)
     with pytest.raises(Conflict):
         assignment_skip(assignment_id=assignment.pk, annotator=annotator)
+
+
+def test_the_periodic_task_drains_every_stale_lease(project):
+    from annotation.tasks import leases_expire_task
+
+    for _ in range(3):
+        ComparisonFactory.create_pair(project=project)
+    for name in ("ann", "bob", "cat"):
+        comparison_next_for_annotator(project=project, annotator=member(project, name))
+    Assignment.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert leases_expire_task() == 3
+    assert not Assignment.objects.filter(status=AssignmentStatus.LEASED).exists()
+    assert sorted(Comparison.objects.values_list("open_slots", flat=True)) == [1, 1, 1]
