@@ -42,7 +42,7 @@ def _secret_key() -> str:
         if len(key) < 32:
             raise ImproperlyConfigured("SECRET_KEY must be at least 32 characters long.")
         return key
-    # The demo writes a random key here once (``manage.py ensure_secret_key``); it is never committed.
+    # `make demo` (scripts/demo.sh) writes a random key here once; it is never committed.
     key_file = VAR_DIR / "secret_key"
     if key_file.exists():
         return key_file.read_text().strip()

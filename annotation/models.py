@@ -129,11 +129,18 @@ class Response(models.Model):
 
     class Meta:
         constraints = [
+            # Two partial constraints rather than nulls_distinct=False, which SQLite cannot enforce:
+            # an imported text is stored once per prompt, a generated one once per model version.
+            models.UniqueConstraint(
+                fields=["prompt", "content_hash"],
+                name="imported_response_unique_per_prompt",
+                condition=Q(model_version__isnull=True),
+            ),
             models.UniqueConstraint(
                 fields=["prompt", "content_hash", "model_version"],
-                name="response_unique_per_prompt_and_source",
-                nulls_distinct=False,
-            )
+                name="generated_response_unique_per_version",
+                condition=Q(model_version__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
