@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make demo`: prepare a laptop install and run it in the foreground — the web server (gunicorn)
-# plus one Celery worker on the embedded defaults (SQLite under var/, kombu's filesystem broker).
+# plus two Celery workers (default + training queues) on the embedded defaults (SQLite under var/, kombu's filesystem broker).
 # Ctrl-C stops both. Safe to run again: users keep their passwords, data is not re-imported.
 #
 #   DEMO_HOST / DEMO_PORT       where gunicorn listens (127.0.0.1:8000)
@@ -48,7 +48,12 @@ trap stop EXIT
 "$BIN/gunicorn" alignweb.wsgi --bind "$HOST:$PORT" --workers 2 --worker-class gthread --threads 4 \
   --graceful-timeout 5 --access-logfile - &
 pids+=($!)
-"$BIN/celery" -A alignweb worker -Q default,training --concurrency 1 --loglevel INFO &
+# Two workers, as in production: light work (imports, exports, lease expiry, the stale-run reaper
+# via the embedded beat) never waits behind a training run, which gets a worker of its own.
+"$BIN/celery" -A alignweb worker -Q default --concurrency 1 --hostname "default@%h" \
+  --beat --schedule "$VAR_DIR/celerybeat-schedule" --loglevel INFO &
+pids+=($!)
+"$BIN/celery" -A alignweb worker -Q training --concurrency 1 --hostname "training@%h" --loglevel INFO &
 pids+=($!)
 
 echo
