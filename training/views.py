@@ -112,7 +112,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "project": project,
         "run": run,
         "is_admin": role == Role.ADMIN,
-        "initial": json.dumps(selectors.run_payload(run=run, with_series=True), default=str),
+        "initial": selectors.run_payload(run=run, with_series=True),
         "config_json": json.dumps(run.config, indent=2),
     }
     return render(request, "training/run_detail.html", context)
@@ -158,7 +158,7 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "runs": runs,
         "config_rows": rows,
         "metric_rows": metrics,
-        "payloads": json.dumps(payloads, default=str),
+        "payloads": payloads,
     }
     return render(request, "training/run_compare.html", context)
 

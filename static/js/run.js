@@ -24,7 +24,8 @@
     field("step").textContent = run.step;
     const total = field("total_steps");
     if (total && run.total_steps) total.textContent = run.total_steps;
-    field("eta").textContent = run.state === "running" ? eta(run.eta_seconds) : "";
+    const left = run.state === "running" ? eta(run.eta_seconds) : "";
+    field("eta").textContent = left ? "· " + left : "";
     field("attempts").textContent = run.attempts;
     field("resumed").textContent = run.resumed_from_step ? "· resumed from step " + run.resumed_from_step : "";
     field("worker").textContent = run.worker_id || "—";

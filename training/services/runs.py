@@ -135,7 +135,9 @@ def _append_log(tail: str, line: str) -> str:
 
 def _format_event(event: dict) -> str:
     kind = event.get("event", "?")
-    parts = [f"[{timezone.now():%H:%M:%S}] {kind}"]
+    parts = [f"[{timezone.now():%H:%M:%S}]"]
+    if kind != "step":
+        parts.append(str(kind))
     if event.get("step") is not None:
         total = event.get("total_steps")
         parts.append(f"step {event['step']}" + (f"/{total}" if total else ""))
