@@ -4,6 +4,8 @@ the number of annotators (and annotator pairs), not with the number of votes.
 
 Definitions (all over human judgements; imported labels are not annotators and are left out):
 - *Krippendorff's alpha*: nominal, over comparisons with two or more judgements.
+- *Alpha without an annotator*: the project's alpha with that annotator's votes taken out; a
+  value above the project's alpha means they pull agreement down.
 - *Pairwise Cohen's kappa*: for each pair of annotators, over the comparisons both judged; an
   annotator's ``kappa_mean`` is the mean over their pairs weighted by shared items.
 - *Majority agreement*: project-wide, the share of votes (on comparisons with two or more) that
@@ -16,8 +18,9 @@ Definitions (all over human judgements; imported labels are not annotators and a
 - *Fast*: judgements that took less than ``fast_ms`` milliseconds.
 """
 
+from array import array
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from itertools import groupby
 
 from django.contrib.auth import get_user_model
@@ -26,7 +29,15 @@ from django.db.models.functions import Length, TruncDate
 
 from annotation.models import Comparison, Judgement, Project
 from annotation.quality.gold import GOLD_MIN_JUDGEMENTS, gold_records
-from annotation.quality.stats import binomial_p, cohen_kappa, krippendorff_alpha, plurality, rate
+from annotation.quality.stats import (
+    LABELS,
+    binomial_p,
+    cohen_kappa,
+    krippendorff_alpha,
+    krippendorff_alpha_of_matrix,
+    plurality,
+    rate,
+)
 
 FAST_MS_DEFAULT = 2000  # reading two responses and a prompt in under 2 s is not careful reading
 CHUNK = 5000
@@ -50,7 +61,6 @@ class Tally:
     majority_agree: int = 0
     kappa_weighted_sum: float = 0.0
     kappa_items: int = 0
-    pairs: set = field(default_factory=set)
 
     def add(self, *, choice: str, duration_ms, left_is_a: bool, len_a, len_b, fast_ms: int) -> None:
         self.judgements += 1
@@ -127,12 +137,33 @@ def progress_over_time(*, project: Project) -> list[dict]:
     return series
 
 
+def _alpha_without_each(unit_counts, voted_units, voted_labels) -> dict[int, float | None]:
+    import numpy as np
+
+    if not unit_counts:
+        return {}
+    matrix = np.asarray([[counts.get(label, 0) for label in LABELS] for counts in unit_counts], dtype=float)
+    result = {}
+    for annotator_id, units in voted_units.items():
+        without = matrix.copy()
+        np.subtract.at(
+            without,
+            (np.frombuffer(units, dtype=np.int64), np.frombuffer(voted_labels[annotator_id], dtype=np.int8)),
+            1,
+        )
+        result[annotator_id] = krippendorff_alpha_of_matrix(without)
+    return result
+
+
 def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) -> dict:
     """Everything the dashboard and ``GET /api/projects/{slug}/quality/`` show. JSON-ready."""
     overall = Tally()
     per_annotator: dict[int, Tally] = defaultdict(Tally)
     confusions: dict[tuple[int, int], dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
     unit_counts: list[dict[str, int]] = []
+    # Where each annotator voted among units with overlap: (unit index, label index), compactly.
+    voted_units: dict[int, array] = defaultdict(lambda: array("l"))
+    voted_labels: dict[int, array] = defaultdict(lambda: array("b"))
     majority_votes = majority_agree = 0
 
     for _comparison_id, rows in groupby(_judgement_rows(project), key=lambda row: row[0]):
@@ -154,6 +185,9 @@ def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) 
         counts: dict[str, int] = defaultdict(int)
         for _, choice in votes:
             counts[choice] += 1
+        for annotator_id, choice in votes:
+            voted_units[annotator_id].append(len(unit_counts))
+            voted_labels[annotator_id].append(LABELS.index(choice))
         unit_counts.append(dict(counts))
         winner = plurality(counts)
         majority_votes += len(votes)
@@ -188,6 +222,7 @@ def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) 
             per_annotator[annotator_id].kappa_weighted_sum += kappa * items
             per_annotator[annotator_id].kappa_items += items
 
+    alpha_without = _alpha_without_each(unit_counts, voted_units, voted_labels)
     gold = gold_records(project=project)
     threshold = project.gold_accuracy_threshold
     names = dict(
@@ -208,6 +243,7 @@ def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) 
                 "username": names.get(annotator_id, str(annotator_id)),
                 "judgements": tally.judgements,
                 "kappa_mean": rate(tally.kappa_weighted_sum, tally.kappa_items),
+                "alpha_without": alpha_without.get(annotator_id),
                 "majority_agreement": rate(tally.majority_agree, tally.majority_seen),
                 "gold_seen": record.seen if record else 0,
                 "gold_correct": record.correct if record else 0,

@@ -55,15 +55,19 @@ def krippendorff_alpha(unit_counts: Iterable[Mapping[str, int]]) -> float | None
     Units with fewer than two votes carry no information about agreement and are left out;
     None when fewer than two units remain or every vote has the same label.
     """
-    import krippendorff
     import numpy as np
 
     rows = [[counts.get(label, 0) for label in LABELS] for counts in unit_counts]
-    rows = [row for row in rows if sum(row) >= 2]
-    if len(rows) < 2:
-        return None
-    matrix = np.asarray(rows, dtype=float)
-    if np.count_nonzero(matrix.sum(axis=0)) < 2:
+    return krippendorff_alpha_of_matrix(np.asarray(rows, dtype=float).reshape(-1, len(LABELS)))
+
+
+def krippendorff_alpha_of_matrix(matrix) -> float | None:
+    """The same from a (units, labels) numpy matrix of counts, columns in ``LABELS`` order."""
+    import krippendorff
+    import numpy as np
+
+    matrix = matrix[matrix.sum(axis=1) >= 2]
+    if len(matrix) < 2 or np.count_nonzero(matrix.sum(axis=0)) < 2:
         return None  # one label only: disagreement is zero by construction, alpha is undefined
     value = float(krippendorff.alpha(value_counts=matrix, level_of_measurement="nominal"))
     return None if value != value else value  # NaN -> None

@@ -17,7 +17,7 @@ from annotation.quality.report import FAST_MS_DEFAULT, project_quality_report
 from annotation.selectors import MANAGERS, project_for_user
 from annotation.services.errors import ServiceError
 from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions, export_create
-from annotation.services.gold import comparison_gold_set
+from annotation.services.gold import comparison_gold_set, project_gold_settings_update
 
 EXPORT_FORM_FIELDS = (
     "format",
@@ -133,4 +133,21 @@ def dashboard_gold(request: HttpRequest, slug: str) -> HttpResponse:
         messages.success(request, f"Comparison {comparison.pk} is gold with answer {gold_choice}.")
     else:
         messages.success(request, f"Comparison {comparison.pk} is no longer gold.")
+    return redirect("project-dashboard", slug=project.slug)
+
+
+@login_required
+@require_POST
+def dashboard_gold_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
+    try:
+        project_gold_settings_update(
+            project=project,
+            gold_rate=request.POST.get("gold_rate"),
+            gold_accuracy_threshold=request.POST.get("gold_accuracy_threshold"),
+        )
+    except ServiceError as error:
+        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
+    else:
+        messages.success(request, "Gold settings saved.")
     return redirect("project-dashboard", slug=project.slug)

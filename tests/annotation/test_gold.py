@@ -99,3 +99,25 @@ def test_gold_accuracy_is_tracked_and_careless_annotators_are_flagged(project):
     assert flags == {"careful": False, "careless": True, "new": False}
     assert report["project"]["gold"]["flagged"] == 1
     assert report["project"]["gold"]["accuracy"] == pytest.approx(4 / 8)
+
+
+def test_the_dashboard_sets_the_gold_rate_and_threshold(client, project, researcher):
+    client.force_login(researcher)
+    url = f"/projects/{project.slug}/dashboard/gold-settings/"
+    response = client.post(url, {"gold_rate": "0.1", "gold_accuracy_threshold": "0.8"})
+    assert response.status_code == 302
+    project.refresh_from_db()
+    assert (project.gold_rate, project.gold_accuracy_threshold) == (0.1, 0.8)
+    response = client.post(url, {"gold_rate": "2", "gold_accuracy_threshold": "0.8"}, follow=True)
+    assert b"gold_rate must be between 0 and 1" in response.content
+    project.refresh_from_db()
+    assert project.gold_rate == 0.1
+
+
+def test_annotators_cannot_change_gold_settings(client, project, annotator):
+    client.force_login(annotator)
+    response = client.post(
+        f"/projects/{project.slug}/dashboard/gold-settings/",
+        {"gold_rate": "1", "gold_accuracy_threshold": "0"},
+    )
+    assert response.status_code == 404

@@ -69,6 +69,21 @@ def test_leave_one_out_majority_scores_the_odd_one_out(project, pair_of_annotato
     assert row_of(report, "ann")["majority_agreement"] == 1.0
 
 
+def test_alpha_without_an_annotator_rises_when_they_are_the_one_who_disagrees(project, pair_of_annotators):
+    cat = MembershipFactory(project=project, user__username="cat").user
+    comparisons = judge_all(project, pair_of_annotators, ["a", "b", "a", "b"], ["a", "b", "a", "b"])
+    for comparison, choice in zip(comparisons, ["b", "a", "b", "a"], strict=True):
+        judgement(comparison, cat, choice)
+    report = project_quality_report(project=project)
+    alpha = report["project"]["agreement"]["krippendorff_alpha"]
+    assert row_of(report, "cat")["alpha_without"] == pytest.approx(1.0)
+    assert row_of(report, "ann")["alpha_without"] < alpha < 1.0
+    expected = krippendorff.alpha(
+        reliability_data=np.array([[0, 1, 0, 1], [1, 0, 1, 0]], dtype=float), level_of_measurement="nominal"
+    )
+    assert row_of(report, "ann")["alpha_without"] == pytest.approx(expected)
+
+
 def test_position_bias_counts_left_choices_with_a_binomial_test(project, pair_of_annotators):
     ann, _ = pair_of_annotators
     for i in range(10):
