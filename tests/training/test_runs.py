@@ -23,7 +23,8 @@ def judged(project, annotator):
 
 
 def make_run(project, **kwargs) -> TrainingRun:
-    return runs.run_create(project=project, kind=kwargs.pop("kind", "reward_model"), config=CONFIG, **kwargs)
+    kind, config = kwargs.pop("kind", "reward_model"), kwargs.pop("config", CONFIG)
+    return runs.run_create(project=project, kind=kind, config=config, **kwargs)
 
 
 def test_it_creates_a_queued_run_with_a_normalised_config_and_a_snapshot(project, judged, project_admin):
@@ -217,3 +218,11 @@ def test_a_finish_from_a_worker_that_lost_the_run_changes_nothing(project, judge
     )
     run.refresh_from_db()
     assert run.state == RunState.RUNNING
+
+
+def test_a_dpo_run_without_a_base_version_gets_its_base_model_registered_as_the_parent(project, judged):
+    first = make_run(project, kind="dpo", config={"model": "smollm2-135m"})
+    second = make_run(project, kind="dpo", config={"model": "smollm2-135m"}, force=True)
+    assert first.base_version.name == "base:smollm2-135m" and first.base_version.kind == "policy"
+    assert second.base_version == first.base_version
+    assert ModelVersion.objects.filter(project=project).count() == 1

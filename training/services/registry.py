@@ -40,6 +40,24 @@ def version_register_from_run(*, run: TrainingRun, checkpoint_dir: str, metrics:
     )
 
 
+def version_for_base_model(*, project: Project, base_model: str) -> ModelVersion | None:
+    """The project's registered policy for an untrained base model, registered on first use
+    (named ``base:<model>``). None for a model given as a checkpoint of another version."""
+    if not base_model:
+        return None
+    existing = ModelVersion.objects.filter(
+        project=project, kind=ModelKind.POLICY, base_model=base_model, run__isnull=True, checkpoint_path=""
+    ).first()
+    if existing:
+        return existing
+    version, _ = ModelVersion.objects.get_or_create(
+        project=project,
+        name=f"base:{base_model}"[:200],
+        defaults={"kind": ModelKind.POLICY, "base_model": base_model, "lineage": {"registered": "base"}},
+    )
+    return version
+
+
 @transaction.atomic
 def version_create(
     *,

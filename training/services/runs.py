@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
-from training.models import ACTIVE_RUN_STATES, ModelVersion, RunMetric, RunState, TrainingRun
+from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
 from training.services.configs import run_config_validate
 from training.services.snapshots import snapshot_create
 
@@ -78,6 +78,11 @@ def run_create(
                 field="kind",
             )
     snapshot = snapshot_create(project=project, filters=filters)
+    if base_version is None and kind == RunKind.DPO:
+        # Give the tuned policy a parent, so serving it compares tuned against base responses.
+        from training.services.registry import version_for_base_model
+
+        base_version = version_for_base_model(project=project, base_model=str(normalised.get("model", "")))
     try:
         with transaction.atomic():
             run = TrainingRun.objects.create(
