@@ -44,7 +44,11 @@ def _optional_version(project, raw, field: str):
 
 
 class RunListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's training runs, newest first")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The project's training runs, newest first",
+        operation_id="projects_runs_list",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         runs = selectors.runs_for_project(project=project).prefetch_related("versions")[:LIST_LIMIT]
@@ -105,7 +109,11 @@ class RunCancelApi(APIView):
 
 
 class VersionListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's model versions")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The project's model versions",
+        operation_id="projects_model_versions_list",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         versions = selectors.versions_for_project(project=project)[:LIST_LIMIT]
@@ -168,7 +176,11 @@ class VersionPromoteApi(APIView):
 
 
 class GenerationListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's generation jobs")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The project's generation jobs",
+        operation_id="projects_generations_list",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         jobs = selectors.generation_jobs_for_project(project=project)[:LIST_LIMIT]
