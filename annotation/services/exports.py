@@ -513,10 +513,12 @@ def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
 
 
 def export_file_path(export: Export) -> Path | None:
-    """The file of a finished export on disk, or None."""
+    """The file of a finished export under ``MEDIA_ROOT``, or None. Files the command wrote
+    elsewhere are recorded but never served: the web process reads only its own media."""
     if export.status != ExportStatus.SUCCEEDED or not export.path:
         return None
-    path = Path(export.path)
-    if not path.is_absolute():
-        path = Path(settings.MEDIA_ROOT) / path
-    return path if path.is_file() else None
+    media = Path(settings.MEDIA_ROOT).resolve()
+    path = (media / export.path).resolve()
+    if not path.is_relative_to(media) or not path.is_file():
+        return None
+    return path

@@ -111,3 +111,12 @@ def test_another_projects_export_is_a_404(project, researcher):
     client = api_as(researcher)
     assert client.get(f"/api/projects/{project.slug}/exports/{other.pk}/").status_code == 404
     assert client.get(f"/api/projects/{project.slug}/exports/{other.pk}/download/").status_code == 404
+
+
+def test_files_outside_media_are_never_served(project, researcher, tmp_path):
+    outside = tmp_path / "elsewhere.jsonl"
+    outside.write_text("{}\n")
+    client = api_as(researcher)
+    for path in (str(outside), "../elsewhere.jsonl"):
+        export = Export.objects.create(project=project, format="trl", status="succeeded", path=path)
+        assert client.get(f"/api/projects/{project.slug}/exports/{export.pk}/download/").status_code == 409
