@@ -16,6 +16,13 @@ An imported label (``Comparison.prior_choice``) counts as one vote, marked ``imp
 by default (``include_imported``): it is the label the data came with, and a researcher who
 wants human votes only turns it off. An annotator filter leaves imported labels out.
 ``agreement`` is the share of votes (unweighted) on the most common label.
+
+Gold comparisons are exported like any other, labelled by their votes (the known answer is in
+the ``votes`` rows as ``gold_choice``, next to ``is_gold``), so a dataset never mixes human
+labels with answer keys silently. Filters: judgement dates (UTC days, inclusive; an imported
+label is dated by its comparison), annotators (usernames), a minimum gold accuracy or the
+project's flag (annotators below it are left out), a minimum agreement and number of votes per
+comparison, and model versions (comparisons with a response from any of them).
 """
 
 import datetime as dt
