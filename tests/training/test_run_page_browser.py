@@ -1,0 +1,51 @@
+"""The run page in a real browser: progress, curves and the log update live while the worker
+reports, and Cancel asks the run to stop."""
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import chromium, page  # noqa: F401 - shared browser fixtures
+from tests.training.helpers import judged_pairs
+from training.models import TrainingRun
+from training.services import runs
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, project, annotator, project_admin):  # noqa: F811
+    judged_pairs(project, annotator, 3)
+    run = runs.run_create(project=project, kind="reward_model", config={"model": "minilm-l6"})
+    runs.run_claim(run_id=run.pk, worker_id="w")
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/training/{project.slug}/runs/{run.pk}/")
+    page.fill("input[name=username]", project_admin.username)
+    page.fill("input[name=password]", "correct horse battery staple")
+    page.click("button[type=submit]")
+    expect(page.locator("[data-field=state]")).to_have_text("Running")
+    expect(page.locator("#chart-loss")).to_contain_text("No points yet")
+
+    for step in range(1, 6):
+        event = {"event": "step", "step": step, "total_steps": 10, "loss": 1 / step, "eta_seconds": 50.0}
+        runs.run_record_event(run_id=run.pk, worker_id="w", event=event)
+    runs.run_record_event(
+        run_id=run.pk, worker_id="w", event={"event": "eval", "step": 5, "metrics": {"accuracy": 0.7}}
+    )
+    expect(page.locator("[data-field=step]")).to_have_text("5", timeout=10_000)
+    expect(page.locator("[data-field=eta]")).to_contain_text("50 s left")
+    expect(page.locator("#chart-loss path")).to_have_count(1)
+    expect(page.locator("#chart-accuracy path")).to_have_count(1)
+    expect(page.locator("#run-log")).to_contain_text("step 5/10 loss=0.2000")
+    assert page.evaluate("document.getElementById('run-bar').value") == pytest.approx(0.5)
+
+    page.click("#cancel-form button")
+    expect(page.locator("#cancel-form button")).to_have_text(re.compile("Stopping"))
+    assert TrainingRun.objects.get(pk=run.pk).cancel_requested
+    assert runs.run_record_event(run_id=run.pk, worker_id="w", event={"event": "step", "step": 6}) is True
+    runs.run_finish(
+        run_id=run.pk, worker_id="w", checkpoint_dir="/tmp/ck-6", steps=6, metrics={}, stopped=True
+    )
+    page.reload()
+    expect(page.locator("[data-field=state]")).to_have_text("Cancelled")
+    expect(page.locator("#cancel-form")).to_have_count(0)
