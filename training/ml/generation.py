@@ -20,8 +20,6 @@ from typing import Any
 
 import torch
 
-from training.ml.hub import resolve_model
-
 Messages = list[dict[str, str]]
 
 
@@ -73,17 +71,12 @@ class Generator:
     @classmethod
     def load(cls, checkpoint_dir_or_model_name: str | Path, *, device: str = "auto") -> Generator:
         """Load a trained checkpoint written by `run_training`, a model directory or a short name."""
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from training.ml import backbone
 
         source = str(checkpoint_dir_or_model_name)
-        if _is_checkpoint(source):
-            from training.ml.serving import load_policy_checkpoint
-
-            model, tokenizer = load_policy_checkpoint(Path(source))
-        else:
-            path = resolve_model(source)
-            model = AutoModelForCausalLM.from_pretrained(path)
-            tokenizer = AutoTokenizer.from_pretrained(path)
+        path = backbone.resolve(source)  # our checkpoints pass through; names go through hub.py
+        model = backbone.load_causal_lm(path)
+        tokenizer = backbone.load_tokenizer(path)
         model.to(pick_device(device)).eval()
         return cls(model=model, tokenizer=tokenizer, source=source)
 
@@ -155,7 +148,3 @@ class Generator:
         finally:
             tokenizer.padding_side = side
         return [outputs[i * n : (i + 1) * n] for i in range(len(prompts))]
-
-
-def _is_checkpoint(source: str) -> bool:
-    return (Path(source) / "checkpoint.json").is_file()
