@@ -56,7 +56,7 @@ def role_in_project(*, user: AbstractBaseUser, project: Project) -> str | None:
 
 # "left" is counted up to this many: the exact figure for a million-item project would cost a scan
 # on every request, and an annotator only needs to know there is plenty left.
-PROGRESS_LEFT_CAP = 1000
+PROGRESS_LEFT_CAP = 500
 
 
 def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, str]:
@@ -85,16 +85,22 @@ def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, st
     return rows[0], rows[0].member_role
 
 
+# Both counts are written so PostgreSQL can only walk indexes: "done" looks up the project of
+# each of this annotator's judgements by primary key (a correlated subquery, not a join the
+# planner might turn into a scan of the project's comparisons), and "left" walks the queue index
+# in queue order up to the cap (without the ORDER BY it picked the primary key, and walked other
+# projects' rows first).
 _PROGRESS_SQL = """
 SELECT /* queue:progress */
   (SELECT count(*) FROM annotation_judgement j
-     JOIN annotation_comparison c ON c.id = j.comparison_id
-    WHERE j.annotator_id = %(user)s AND c.project_id = %(project)s),
+    WHERE j.annotator_id = %(user)s
+      AND (SELECT c.project_id FROM annotation_comparison c WHERE c.id = j.comparison_id) = %(project)s),
   (SELECT count(*) FROM (
-     SELECT 1 FROM annotation_comparison c
+     SELECT c.id FROM annotation_comparison c
       WHERE c.project_id = %(project)s AND c.open_slots > 0{gold}
         AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
                          WHERE t.comparison_id = c.id AND t.annotator_id = %(user)s AND t.status <> 'expired')
+      ORDER BY c.is_gold, c.priority DESC, c.id
       LIMIT %(cap)s) AS open_to_them)
 """
 
@@ -111,11 +117,11 @@ def project_progress(
     ``held`` is how many live leases they hold here, when the caller knows (it saves a query).
     """
     now = now or timezone.now()
-    gold = "" if project.gold_rate > 0 else " AND NOT c.is_gold"  # such projects never serve gold
+    gold = "" if project.gold_rate > 0 else " AND c.is_gold = %(false)s"  # such projects never serve gold
     with connection.cursor() as cursor:
         cursor.execute(
             _PROGRESS_SQL.format(gold=gold),
-            {"user": annotator.pk, "project": project.pk, "cap": PROGRESS_LEFT_CAP + 1},
+            {"user": annotator.pk, "project": project.pk, "cap": PROGRESS_LEFT_CAP + 1, "false": False},
         )
         done, left = cursor.fetchone()
     capped = left > PROGRESS_LEFT_CAP

@@ -57,6 +57,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--sizes", default="10000,1000000", help="comparisons per project, comma-separated (e.g. 1000)"
     )
     parser.add_argument("--overlap", type=int, default=3, help="judgements wanted per comparison")
+    parser.add_argument(
+        "--solo-seconds", type=float, default=5.0, help="seconds of one annotator alone after each run"
+    )
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
@@ -70,8 +73,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--sizes must be comma-separated integers, got {args.sizes!r}")
     if not args.sizes or min(args.sizes) < 10:
         parser.error("--sizes needs at least one size of 10 or more")
-    if args.annotators < 1 or args.seconds <= 0 or args.warmup < 0 or args.overlap < 1:
-        parser.error("--annotators and --overlap must be >= 1, --seconds > 0, --warmup >= 0")
+    if (
+        args.annotators < 1
+        or args.seconds <= 0
+        or args.warmup < 0
+        or args.overlap < 1
+        or args.solo_seconds <= 0
+    ):
+        parser.error(
+            "--annotators and --overlap must be >= 1, --seconds and --solo-seconds > 0, --warmup >= 0"
+        )
     if not args.database_url.startswith(("postgres://", "postgresql://")):
         parser.error(
             "the benchmark needs PostgreSQL: set DATABASE_URL=postgres://... (or pass --database-url); "
@@ -346,7 +357,9 @@ def server_pids(gunicorn_pid: int, database: str) -> dict[str, list[int]]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [database]
+            "SELECT pid FROM pg_stat_activity"
+            " WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
+            [database],
         )
         backends = [pid for (pid,) in cursor.fetchall()]
     return {"app": process_tree(gunicorn_pid), "db": backends}
@@ -579,6 +592,17 @@ def main(argv: list[str] | None = None) -> int:
                 port=port, tokens=tokens, slug=slug, warmup=args.warmup, seconds=args.seconds, seed=args.seed
             )
             client_cpu = time.process_time() - client_before
+            # One annotator alone: the cost of "next" itself, without 50 clients queueing for 2 cores.
+            solo = run_load(
+                port=port,
+                tokens=tokens[:1],
+                slug=slug,
+                warmup=0.5,
+                seconds=args.solo_seconds,
+                seed=args.seed + 1,
+            )
+            result["solo_latency_ms"] = {k: v for k, v in solo["latency_ms"].items() if k != "all"}
+            result["errors"] += solo["errors"]
             # Backends opened during the run were not in the first snapshot; they count from zero.
             cpu_after = {name: cpu_seconds(pids) for name, pids in server_pids(server.pid, database).items()}
             result["seed_seconds"] = round(seed_seconds, 1)
@@ -633,6 +657,9 @@ def main(argv: list[str] | None = None) -> int:
         "projected_judgements_per_s_on_2_idle_cores": first.get("projected_judgements_per_s_on_2_idle_cores"),
         "next_p95_ms_by_size": next_p95,
         "next_p95_ratio_largest_to_smallest": round(largest / smallest, 2) if smallest and largest else None,
+        "next_p95_ms_by_size_one_annotator_alone": {
+            size: result["solo_latency_ms"]["next"]["p95"] for size, result in by_size.items()
+        },
         "by_size": by_size,
         "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},
     }

@@ -36,6 +36,7 @@ def test_the_benchmark_reports_one_json_object_with_no_duplicates_or_errors():
         "--sizes", "1000,2000",
         "--workers", "1",
         "--threads", "2",
+        "--solo-seconds", "1",
         "--database-url", server_url(),
         "--bench-db", f"alignweb_bench_smoke_{os.getpid()}",
     ]  # fmt: skip
@@ -51,6 +52,7 @@ def test_the_benchmark_reports_one_json_object_with_no_duplicates_or_errors():
         assert report["latency_ms"][endpoint]["p99"] >= report["latency_ms"][endpoint]["p50"] > 0
     assert set(report["next_p95_ms_by_size"]) == {"1000", "2000"}
     assert report["next_p95_ratio_largest_to_smallest"] > 0
+    assert set(report["next_p95_ms_by_size_one_annotator_alone"]) == {"1000", "2000"}
     assert (
         report["by_size"]["1000"]["integrity"]["judgements_in_db"] >= report["by_size"]["1000"]["judgements"]
     )
