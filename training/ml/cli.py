@@ -1,0 +1,195 @@
+"""`python -m training.ml`: train and evaluate reward models, run DPO, score responses.
+
+    python -m training.ml train-reward --data pairs.jsonl --model minilm-l6 --out runs/rm
+    python -m training.ml eval-reward --model runs/rm --data held-out.jsonl
+    python -m training.ml train-dpo --data pairs.jsonl --model smollm2-135m --out runs/dpo
+    python -m training.ml score --model runs/rm --prompt "Hi" --response "Hello!" --response "Go away."
+
+`--data` reads HH-RLHF ({"chosen", "rejected"} transcripts) and TRL preference JSONL (explicit or
+implicit prompt, text or conversations), detected per row. Results go to stdout as one JSON object;
+progress goes to stderr, so `... | jq` works. Training resumes when `--out` already holds a
+checkpoint of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    """A user error worth one line on stderr, not a traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.ml",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def training_command(name: str, help: str) -> argparse.ArgumentParser:
+        cmd = commands.add_parser(name, help=help, description=help)
+        cmd.add_argument("--data", type=Path, required=True, help="HH or TRL preference JSONL")
+        cmd.add_argument(
+            "--model", required=True, help="short name (minilm-l6, smollm2-135m), directory or hub id"
+        )
+        cmd.add_argument("--out", type=Path, required=True, help="output directory (checkpoints; resumes)")
+        cmd.add_argument(
+            "--eval-data", type=Path, help="held-out pairs evaluated at the end (and every --eval-every)"
+        )
+        cmd.add_argument("--epochs", type=float)
+        cmd.add_argument("--batch-size", type=int)
+        cmd.add_argument("--max-length", type=int)
+        cmd.add_argument("--lr", type=float)
+        cmd.add_argument("--seed", type=int)
+        cmd.add_argument("--eval-every", type=int)
+        cmd.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+        cmd.add_argument("--lora", action="store_true", help="train LoRA adapters instead of all weights")
+        cmd.add_argument(
+            "--config", type=Path, help="JSON file with more config keys (flags given here take precedence)"
+        )
+        cmd.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        return cmd
+
+    training_command("train-reward", "Train a reward model (Bradley-Terry) on preference pairs.")
+    dpo = training_command("train-dpo", "Fine-tune a causal LM with DPO (or IPO) against its starting point.")
+    dpo.add_argument("--beta", type=float)
+    dpo.add_argument("--loss-type", choices=["sigmoid", "ipo"])
+
+    ev = commands.add_parser("eval-reward", help="Pairwise accuracy, margin and ECE of a reward model.")
+    ev.add_argument("--model", type=Path, required=True, help="reward checkpoint (or its run directory)")
+    ev.add_argument("--data", type=Path, required=True, help="HH or TRL preference JSONL")
+    ev.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+
+    score = commands.add_parser("score", help="Rewards of one or more responses to a prompt.")
+    score.add_argument("--model", type=Path, required=True, help="reward checkpoint (or its run directory)")
+    score.add_argument("--prompt", required=True, help="the user's message")
+    score.add_argument("--response", action="append", required=True, help="a response (repeat for more)")
+    score.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from training.ml.config import ConfigError
+    from training.ml.data import DataError
+    from training.ml.hub import ModelNotFoundError
+    from training.ml.serving import ScoringError
+
+    handlers = {
+        "train-reward": lambda: _train("reward_model", args),
+        "train-dpo": lambda: _train("dpo", args),
+        "eval-reward": lambda: _eval_reward(args),
+        "score": lambda: _score(args),
+    }
+    try:
+        result = handlers[args.command]()
+    except (CLIError, ConfigError, DataError, ModelNotFoundError, ScoringError, FileNotFoundError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result, indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _read_data(path: Path) -> list[Any]:
+    from training.ml.data import read_preference_jsonl
+
+    if not path.is_file():
+        raise CLIError(f"--data {path} does not exist or is not a file.")
+    return read_preference_jsonl(path)
+
+
+def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if args.config is not None:
+        try:
+            config = json.loads(args.config.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as error:
+            raise CLIError(f"--config {args.config} is not a readable JSON file: {error}") from error
+        if not isinstance(config, dict):
+            raise CLIError(f"--config {args.config} must hold a JSON object of config keys.")
+    flags = {
+        "model": args.model,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
+        "lr": args.lr,
+        "seed": args.seed,
+        "eval_every": args.eval_every,
+        "device": args.device,
+        "lora": True if args.lora else None,
+    }
+    if kind == "dpo":
+        flags.update(beta=args.beta, loss_type=args.loss_type)
+    config.update({key: value for key, value in flags.items() if value is not None})
+    return config
+
+
+def _train(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.api import run_training
+    from training.ml.config import config_from_dict
+
+    config = config_from_dict(kind, _config(kind, args))  # bad keys fail before data is read
+    examples = _read_data(args.data)
+    eval_examples = _read_data(args.eval_data) if args.eval_data else None
+    progress = None if args.quiet else _Progress()
+    result = run_training(
+        kind,
+        config.to_dict(),
+        examples,
+        output_dir=args.out,
+        on_log=progress,
+        eval_examples=eval_examples,
+        lineage={"data": str(args.data), "source": "cli"},
+    )
+    return {
+        "checkpoint": str(result.checkpoint_dir),
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "metrics": result.metrics,
+    }
+
+
+def _eval_reward(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.serving import RewardScorer
+
+    scorer = RewardScorer.load(args.model, device=args.device)
+    metrics = scorer.evaluate(_read_data(args.data))
+    return {key: metrics[key] for key in ("accuracy", "margin", "ece", "pairs")}
+
+
+def _score(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.serving import RewardScorer
+
+    scorer = RewardScorer.load(args.model, device=args.device)
+    scores = scorer.score(args.prompt, args.response)
+    return {"prompt": args.prompt, "scores": scores}
+
+
+class _Progress:
+    """One line on stderr per step and evaluation."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "step":
+            print(
+                f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.4f}  "
+                f"lr {event.get('lr', 0):.2e}  eta {event.get('eta_seconds', 0):.0f}s",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif kind in ("eval", "data"):
+            print(f"{kind} {json.dumps(event.get('metrics', {}), default=str)}", file=sys.stderr, flush=True)
+        elif kind == "done":
+            print(f"done in {time.monotonic() - self.started:.0f}s", file=sys.stderr, flush=True)
