@@ -162,7 +162,7 @@ ALIGNWEB_MODEL_CACHE = Path(env.str("ALIGNWEB_MODEL_CACHE", default=str(VAR_DIR 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "annotation.api.authentication.TokenAuthentication",  # DRF's tokens, looked up in one join
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -252,3 +252,20 @@ def test_the_answers_have_the_shapes_the_schema_documents(project, api, pair):
     url = f"/api/assignments/{body['assignment']['id']}/judgement/"
     judgement = api.post(url, {"choice": "left", "strength": 0}, format="json").json()
     assert key_tree(judgement) == field_tree(JudgementSerializer)
+
+
+def test_a_bad_token_is_refused(project):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    response = client.get("/api/projects/")
+    assert response.status_code in (401, 403)  # 403: session auth comes first and sends no challenge
+    assert response.json()["detail"] == "Invalid token."
+
+
+def test_an_inactive_users_token_is_refused(project, annotator):
+    api = client_for(annotator)
+    annotator.is_active = False
+    annotator.save()
+    response = api.get("/api/projects/")
+    assert response.status_code in (401, 403)
+    assert response.json()["detail"] == "User inactive or deleted."
