@@ -25,20 +25,19 @@ def config(model, **overrides):
 
 def test_a_run_stopped_at_step_k_and_resumed_ends_where_an_uninterrupted_run_ends(dropout_bert, tmp_path):
     data = toy_pairs(40)  # 5 steps per epoch, 10 in all: the stop and the resume cross an epoch boundary
-    straight = run_training("reward_model", config(dropout_bert), data, output_dir=tmp_path / "straight")
+    cfg = config(dropout_bert, disable_dropout=False)
+    straight = run_training("reward_model", cfg, data, output_dir=tmp_path / "straight")
 
     first = run_training(
         "reward_model",
-        config(dropout_bert),
+        cfg,
         data,
         output_dir=tmp_path / "resumed",
         on_log=Recorder(stop_at=4),
     )
     assert first.stopped and first.steps == 4
     rec = Recorder()
-    second = run_training(
-        "reward_model", config(dropout_bert), data, output_dir=tmp_path / "resumed", on_log=rec
-    )
+    second = run_training("reward_model", cfg, data, output_dir=tmp_path / "resumed", on_log=rec)
     assert not second.stopped
     assert second.steps == straight.steps == 10
     assert [e["step"] for e in rec.of("step")] == [5, 6, 7, 8, 9, 10]

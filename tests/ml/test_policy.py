@@ -3,7 +3,9 @@ import torch
 
 from tests.ml.conftest import Recorder, read_weights, toy_pairs
 from training.ml.api import run_training
+from training.ml.data import PreferenceExample
 from training.ml.policy import SequenceLogProbs, load_policy, response_mask
+from training.ml.reward import pad_batch
 
 
 def dpo_config(model, **overrides):
@@ -94,3 +96,26 @@ def test_lora_dpo_saves_a_merged_policy(tiny_llama, tmp_path):
     assert not any("lora" in k for k in weights)
     lm, _ = load_policy(result.checkpoint_dir)
     assert type(lm).__name__ == "LlamaForCausalLM"
+
+
+@pytest.mark.parametrize("prompt", ["hello what is it", ""])
+def test_packed_pairs_score_each_reply_as_if_it_followed_the_prompt_alone(tiny_llama, prompt):
+    from training.ml.policy import PackedPairLogProbs, packed_batch
+    from training.ml.tokenization import tokenize_pairs
+
+    lm, tok = load_policy(tiny_llama)
+    lm.eval()
+    examples = [*toy_pairs(5), PreferenceExample(prompt, "good nice", "bad")]
+    data = tokenize_pairs(tok, examples, max_length=32, is_encoder=False)
+    idx = list(range(len(examples)))
+    ids, mask = pad_batch([data.chosen[i] for i in idx] + [data.rejected[i] for i in idx], tok.pad_token_id)
+    plen = torch.tensor(data.prompt_len * 2)
+    packed = packed_batch(data, idx, tok.pad_token_id)
+    with torch.no_grad():
+        plain_sums, plain_counts = SequenceLogProbs(lm)(ids, mask, response_mask(mask, plen))
+        keys = ("input_ids", "position_ids", "segments", "src", "tgt", "slot")
+        packed_sums, packed_counts = PackedPairLogProbs(lm)(*(packed[k] for k in keys))
+    assert packed_counts.tolist() == plain_counts.tolist()
+    torch.testing.assert_close(packed_sums, plain_sums, rtol=1e-4, atol=1e-4)
+    # Shorter: prompt once, then both replies.
+    assert packed["input_ids"].numel() < ids.numel()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .backbone import disable_dropout
 from .config import ConfigError, TrainingConfig, config_from_dict
 from .data import PreferenceExample, split_ties
 from .trainer import OnLog, Trainer, TrainingResult, seed_everything
@@ -52,6 +53,8 @@ def run_training(
     evals, _ = split_ties(eval_examples or [], tie_handling="exclude")  # a tie has no right answer
     seed_everything(cfg.seed)
     task = build_task(cfg, train, evals)
+    if cfg.disable_dropout:
+        disable_dropout(task.model)
     stats = {
         **task.train.stats(),
         "ties": ties,

@@ -122,3 +122,13 @@ def load_partial_state(model: torch.nn.Module, tensors: dict[str, torch.Tensor])
     unexpected = model.load_state_dict(tensors, strict=False).unexpected_keys
     if unexpected:
         raise ValueError(f"Checkpoint has weights this model lacks: {', '.join(unexpected[:5])}...")
+
+
+def disable_dropout(model: torch.nn.Module) -> None:
+    """Zero every dropout: modules, and the float rates some attention layers read at call time."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+        for attr in ("attention_dropout", "dropout"):
+            if isinstance(getattr(module, attr, None), float):
+                setattr(module, attr, 0.0)

@@ -61,6 +61,7 @@ class TrainingConfig:
         "exclude", "Tied pairs: leave them out of pairwise losses, or train them towards P=0.5."
     )
     label_smoothing: float = _f(0.0, "Probability that a (non-tie) label is flipped, in [0, 0.5).")
+    disable_dropout: bool = _f(True, "Switch dropout off in the backbone (as TRL does by default).")
     group_by_length: bool = _f(True, "Batch pairs of similar length together to cut padding.")
     device: Literal["auto", "cpu", "cuda", "mps"] = _f(
         "auto", "Where to train; auto picks cuda, then mps, then cpu."
@@ -156,6 +157,9 @@ class DPOConfig(TrainingConfig):
     )
     max_prompt_length: int = _f(0, "Cap on prompt tokens before the response (0: only max_length applies).")
     reference_model: str = _f("", "Frozen reference; empty means the starting weights of `model`.")
+    share_prompt: bool = _f(
+        True, "Run each pair's prompt once, with both replies after it in one packed sequence (causal LMs)."
+    )
 
     kind: typing.ClassVar[str] = "dpo"
 
@@ -178,6 +182,7 @@ class ContrastiveConfig(TrainingConfig):
     margin: float = _f(0.2, "m in max(0, m - s+ + s-) for margin_ranking.")
     temperature: float = _f(0.05, "tau of InfoNCE.")
     pooling: Literal["auto", "cls", "mean", "last"] = _f("auto", "Embedding pooling (auto: mean).")
+    share_prompt: bool = _f(True, "contrastive_lm: run each prompt once for both replies (packed sequence).")
 
     kind: typing.ClassVar[str] = "contrastive"
 

@@ -191,13 +191,15 @@ class ContrastiveLMTask(DPOTask):
     kind = "contrastive"
 
     def prepare(self, device) -> None:
+        if self.share:
+            self._check_packing(device)
         n = len(self.train)
         self.ref["train"] = (torch.zeros(n, 2), torch.ones(n, 2))
         if self.has_eval():
             self.ref["eval"] = (torch.zeros(len(self.eval), 2), torch.ones(len(self.eval), 2))
 
     def loss(self, module, batch):
-        sums, _ = module(batch["input_ids"], batch["attention_mask"], batch["resp_mask"])
+        sums, _ = self._sums(module, batch)
         logps = torch.stack(sums.chunk(2), dim=1)  # (B, 1 + K) with K = 1: [chosen, rejected]
         loss = contrastive_lm_loss(logps, weights=batch["weight"])
         return loss, {"accuracy": (logps[:, 0] > logps[:, 1]).float().mean().item()}
@@ -209,7 +211,7 @@ class ContrastiveLMTask(DPOTask):
             for start in range(0, len(self.eval), bs):
                 idx = list(range(start, min(start + bs, len(self.eval))))
                 b = self._batch(self.eval, idx, device, with_ref=False)
-                sums, _ = self.module(b["input_ids"], b["attention_mask"], b["resp_mask"])
+                sums, _ = self._sums(self.module, b)
                 c, r = sums.float().cpu().chunk(2)
                 chosen.append(c)
                 rejected.append(r)
