@@ -60,8 +60,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--solo-seconds", type=float, default=5.0, help="seconds of one annotator alone after each run"
     )
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
+    parser.add_argument(
+        "--threads", type=int, default=8, help="gunicorn threads per worker (they wait on the database)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--bench-db", default="", help="scratch database name (default: <name>_bench)")
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database afterwards")
