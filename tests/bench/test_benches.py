@@ -1,0 +1,97 @@
+"""Smoke tests: each bench runs end to end on tiny models and a tiny HH file and prints its JSON."""
+
+import json
+
+import pytest
+
+from bench import common, dpo_vs_trl, reward_quality, reward_vs_trl
+from tests.ml.tiny_models import save_tiny_causal_lm, save_tiny_encoder
+
+REPLIES = ["Sure, here is how.", "No.", "I am happy to help!", "Go away.", "Let me explain.", "Whatever."]
+
+
+@pytest.fixture(scope="module")
+def hh_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "hh.jsonl"
+    rows = []
+    for i in range(30):
+        good, bad = REPLIES[(2 * i) % 6], REPLIES[(2 * i + 1) % 6]
+        prompt = f"\n\nHuman: Question number {i}?"
+        rows.append({"chosen": f"{prompt}\n\nAssistant: {good}", "rejected": f"{prompt}\n\nAssistant: {bad}"})
+    rows.append({"chosen": "\n\nHuman: " + "long " * 100 + "\n\nAssistant: ok", "rejected": "\n\nHuman: "
+                 + "long " * 100 + "\n\nAssistant: no"})  # fmt: skip
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(autouse=True)
+def quick_peak(monkeypatch):
+    real = common.peak_gflops
+    monkeypatch.setattr(common, "peak_gflops", lambda: real(size=256, seconds=0.2))
+
+
+def check_result(result: dict, capsys) -> None:
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == json.loads(json.dumps(result))
+    for key in ("ours_pairs_per_s", "trl_pairs_per_s", "ratio", "ours_gflops", "peak_gflops"):
+        assert result[key] > 0, key
+    assert 0 <= result["ours_accuracy"] <= 1 and 0 <= result["trl_accuracy"] <= 1
+    assert result["ratio"] == pytest.approx(result["ours_pairs_per_s"] / result["trl_pairs_per_s"])
+    assert result["trl_kept_pairs"] == result["train_pairs"]  # TRL dropped nothing we kept
+
+
+@pytest.mark.slow
+def test_the_reward_bench_compares_both_trainers_on_the_same_kept_pairs(tmp_path, hh_file, capsys):
+    model = save_tiny_encoder(tmp_path / "encoder")
+    argv = ["--data", hh_file, "--model", model, "--pairs", 8, "--eval-pairs", 4, "--max-length", 96]
+    result = reward_vs_trl.main([str(a) for a in [*argv, "--batch-size", 2, "--repeats", 1]])
+    check_result(result, capsys)
+    assert result["train_pairs"] == 8
+    assert (
+        "1 longer training pairs" in result["kept_examples"] or "1 longer held-out" in result["kept_examples"]
+    )
+
+
+@pytest.mark.slow
+def test_the_dpo_bench_compares_both_trainers_on_the_same_kept_pairs(tmp_path, hh_file, capsys):
+    model = save_tiny_causal_lm(tmp_path / "lm")
+    argv = ["--data", hh_file, "--model", model, "--pairs", 6, "--eval-pairs", 4, "--max-length", 96]
+    result = dpo_vs_trl.main([str(a) for a in [*argv, "--batch-size", 2, "--lr", "1e-3"]])
+    check_result(result, capsys)
+    assert result["trl_longest_sequence"] <= 96
+
+
+@pytest.mark.slow
+def test_the_quality_bench_trains_both_on_one_split(tmp_path, hh_file, capsys):
+    model = save_tiny_encoder(tmp_path / "encoder")
+    result = reward_quality.main(
+        [str(a) for a in ["--data", hh_file, "--model", model, "--max-length", 48, "--batch-size", 4]]
+    )
+    assert json.loads(capsys.readouterr().out)["ours_accuracy"] == result["ours_accuracy"]
+    assert (result["train_pairs"], result["eval_pairs"]) == (25, 6)
+    assert result["trl_kept_pairs"] == 25  # truncated ids, so TRL drops nothing
+
+
+@pytest.mark.parametrize("bench", [reward_vs_trl, dpo_vs_trl, reward_quality])
+def test_a_bench_without_its_data_is_skipped_cleanly(bench, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--data", str(tmp_path / "absent.jsonl")])
+    assert exit_info.value.code == 0
+    assert json.loads(capsys.readouterr().out)["skipped"] is True
+
+
+def test_flops_count_matmul_parameters_and_attention_per_real_token():
+    flops = common.train_flops(matmul_params=10, n_layers=2, d_model=4, sequences=[3, 5])
+    # forward per token: 2 x 10 + 2 x 2 x len x 4; training = 3 x forward
+    assert flops == 3 * (3 * (20 + 16 * 3) + 5 * (20 + 16 * 5))
+
+
+def test_the_kept_pairs_fit_and_the_rest_are_counted(tmp_path, hh_file):
+    from training.ml.backbone import load_tokenizer
+
+    tokenizer = load_tokenizer(save_tiny_encoder(tmp_path / "encoder"))
+    examples, skipped = common.load_pairs(hh_file)
+    kept = common.keep_within(tokenizer, examples, max_length=96, is_encoder=True)
+    assert skipped == 0
+    assert kept.dropped == 1
+    assert max(map(len, kept.chosen + kept.rejected)) <= 96
