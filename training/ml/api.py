@@ -49,6 +49,8 @@ def run_training(
     if kind not in KINDS:
         raise ConfigError(f"Unknown training kind {kind!r}; expected one of {', '.join(KINDS)}.")
     cfg = config_from_dict(kind, config)
+    if cfg.early_stopping_patience and not eval_examples:
+        raise ConfigError("early_stopping_patience needs eval_examples to measure improvement on.")
     train, ties = split_ties(examples, tie_handling=cfg.tie_handling)
     evals, _ = split_ties(eval_examples or [], tie_handling="exclude")  # a tie has no right answer
     seed_everything(cfg.seed)

@@ -172,7 +172,7 @@ class Triples:
         for ex in examples:
             prompt = render_conversation(ex.prompt) if isinstance(ex.prompt, list) else ex.prompt
             texts += [prompt, ex.chosen, ex.rejected]
-        enc = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        enc = tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"]
         for i, ex in enumerate(examples):
             p, c, r = enc[3 * i], enc[3 * i + 1], enc[3 * i + 2]
             cut = len(p) > budget or len(c) > budget or len(r) > budget

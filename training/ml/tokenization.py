@@ -119,7 +119,8 @@ def tokenize_pairs(
     texts = [_prompt_and_responses(tokenizer, ex) for ex in examples]
     if not texts:
         return TokenizedPairs()
-    enc = tokenizer([t for trio in texts for t in trio], add_special_tokens=False)["input_ids"]
+    # verbose=False: we truncate below, so the tokenizer's "longer than the maximum" warning is noise.
+    enc = tokenizer([t for trio in texts for t in trio], add_special_tokens=False, verbose=False)["input_ids"]
     out = TokenizedPairs()
     for i, ex in enumerate(examples):
         p, c, r = enc[3 * i], enc[3 * i + 1], enc[3 * i + 2]
