@@ -40,7 +40,11 @@ def export_payload(export: Export, request: Request) -> dict:
 
 
 class ExportListApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's latest exports")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="The project's latest exports",
+        operation_id="project_exports_list",
+    )
     def get(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         exports = (
@@ -52,6 +56,7 @@ class ExportListApi(APIView):
         request=OpenApiTypes.OBJECT,
         responses={202: OpenApiTypes.OBJECT},
         summary="Queue an export",
+        operation_id="project_exports_create",
         description=(
             "Body: `format` (trl, votes, hh, csv, parquet) and optional `aggregation` (majority, "
             "unanimous, weighted), `ties` (exclude, label), `conversational`, `include_imported`, "
@@ -72,7 +77,11 @@ class ExportListApi(APIView):
 
 
 class ExportDetailApi(APIView):
-    @extend_schema(responses=OpenApiTypes.OBJECT, summary="One export's status, row count and hash")
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        summary="One export's status, row count and hash",
+        operation_id="project_export_retrieve",
+    )
     def get(self, request: Request, slug: str, export_id: int) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         export = get_object_or_404(Export.objects.select_related("project"), project=project, pk=export_id)
@@ -80,7 +89,11 @@ class ExportDetailApi(APIView):
 
 
 class ExportDownloadApi(APIView):
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, summary="The file")
+    @extend_schema(
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        summary="The file",
+        operation_id="project_export_download",
+    )
     def get(self, request: Request, slug: str, export_id: int):
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
         export = get_object_or_404(Export, project=project, pk=export_id)
