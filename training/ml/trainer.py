@@ -136,7 +136,8 @@ def make_optimizer(model: nn.Module, cfg: TrainingConfig, device: torch.device) 
         lr=cfg.lr,
         betas=(cfg.adam_beta1, cfg.adam_beta2),
         eps=cfg.adam_eps,
-        foreach=device.type != "cpu" or None,
+        # One fused kernel per step instead of a loop over tensors (TRL's default optimiser is fused too).
+        fused=True if device.type in ("cpu", "cuda") else None,
     )
 
 
