@@ -68,3 +68,18 @@ def test_the_export_form_reports_a_bad_option(client, project, researcher):
     response = client.post(url(project) + "export/", {"format": "trl", "min_agreement": "lots"}, follow=True)
     assert b"min_agreement" in response.content
     assert not Export.objects.exists()
+
+
+def test_finished_reward_model_runs_show_their_evaluation_accuracy(client, project, researcher):
+    from training.models import DataSnapshot, RunMetric, TrainingRun
+
+    snapshot = DataSnapshot.objects.create(project=project, sha256="0" * 64)
+    run = TrainingRun.objects.create(
+        project=project, kind="reward_model", name="rm-first", snapshot=snapshot, state="succeeded"
+    )
+    RunMetric.objects.create(run=run, phase="eval", step=10, values={"accuracy": 0.5})
+    RunMetric.objects.create(run=run, phase="eval", step=20, values={"accuracy": 0.625})
+    client.force_login(researcher)
+    html = client.get(url(project)).content.decode()
+    assert "No reward-model runs yet" not in html
+    assert "rm-first: 0.625" in html
