@@ -57,14 +57,16 @@ def test_researchers_see_the_project_data_on_its_page(client, project, researche
     html = client.get(reverse("project", args=[project.slug])).content.decode()
 
     assert "Project data" in html
-    assert reverse("project-import", args=[project.slug]) in html
+    for page in ("project-import", "project-dashboard", "training-runs", "training-leaderboard"):
+        assert reverse(page, args=[project.slug]) in html, page
 
 
 def test_annotators_do_not_see_the_project_data(client, project, annotator):
     client.force_login(annotator)
     html = client.get(reverse("project", args=[project.slug])).content.decode()
     assert "Project data" not in html
-    assert reverse("project-import", args=[project.slug]) not in html
+    for page in ("project-import", "project-dashboard", "training-runs"):
+        assert reverse(page, args=[project.slug]) not in html, page
 
 
 def test_the_guidelines_page_renders_sanitised_markdown(client, project, annotator):
