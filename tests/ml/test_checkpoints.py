@@ -41,6 +41,8 @@ def test_a_run_stopped_at_step_k_and_resumed_ends_where_an_uninterrupted_run_end
     assert not second.stopped
     assert second.steps == straight.steps == 10
     assert [e["step"] for e in rec.of("step")] == [5, 6, 7, 8, 9, 10]
+    assert not list((tmp_path / "resumed").glob("step-*"))  # the final checkpoint replaces them
+    assert (tmp_path / "resumed" / "LATEST").read_text().strip() == "final"
     a, b = read_weights(straight.checkpoint_dir), read_weights(second.checkpoint_dir)
     assert a.keys() == b.keys()
     for key in a:

@@ -62,6 +62,11 @@ def is_encoder(config: PretrainedConfig) -> bool:
 
 
 def _from_checkpoint(path: Path, auto_cls, prefix: str) -> torch.nn.Module:
+    meta = read_json(path / CHECKPOINT_FILE)
+    if meta.get("lora") and not meta.get("final"):
+        raise ValueError(
+            f"{path} is a LoRA step checkpoint (adapters only, for resuming); start from a final one."
+        )
     config = load_model_config(path)
     model = auto_cls.from_config(config, dtype=torch.float32)
     _drop_pooler(model)

@@ -52,7 +52,9 @@ class TrainingConfig:
     checkpoint_every: int = _f(
         0, "Write a resumable checkpoint every N steps (0: only at the end or on stop)."
     )
-    keep_checkpoints: int = _f(2, "How many intermediate step checkpoints to keep on disk.")
+    keep_checkpoints: int = _f(
+        2, "Step checkpoints kept while training; all go once the final one is written."
+    )
     lora: bool | dict = field(
         default=False,
         metadata={"help": "Train LoRA adapters via peft instead of all weights: true, or LoraConfig fields."},

@@ -239,8 +239,8 @@ class Trainer:
             path = ck.write_checkpoint(
                 self.output_dir, name, fill, self._meta(step, total, metrics, final=final)
             )
-            if not final:
-                ck.prune_step_checkpoints(self.output_dir, max(1, self.cfg.keep_checkpoints))
+            # Once the final checkpoint exists nothing resumes from step checkpoints: free their space.
+            ck.prune_step_checkpoints(self.output_dir, 0 if final else max(1, self.cfg.keep_checkpoints))
             self._emit({"event": "checkpoint", "step": step, "total_steps": total, "path": str(path)})
         self._barrier()
         return path
