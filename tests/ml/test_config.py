@@ -69,6 +69,8 @@ def test_it_refuses_an_unknown_kind_and_bad_dpo_values():
         config_from_dict("dpo", {"model": "m", "beta": 0})
     with pytest.raises(ConfigError, match="temperature"):
         config_from_dict("contrastive", {"model": "m", "temperature": 0})
+    with pytest.raises(ConfigError, match="tie"):
+        config_from_dict("contrastive", {"model": "m", "tie_handling": "smooth"})
 
 
 def test_it_refuses_json_that_is_not_an_object():

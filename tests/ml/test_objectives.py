@@ -92,3 +92,16 @@ def test_ipo_regresses_the_log_ratio_gap_to_one_over_two_beta():
         beta=0.25,
     )
     assert loss.item() == pytest.approx(2.0, rel=1e-6)
+
+
+def test_ipo_pulls_a_tie_to_a_zero_gap():
+    # h = 2 for both; the tie (eps = 0.5) targets 0 -> 4, the other targets 1/(2*0.25) = 2 -> 0
+    loss = ipo_loss(
+        torch.tensor([-1.0, -1.0]),
+        torch.tensor([-3.0, -3.0]),
+        torch.tensor([-2.0, -2.0]),
+        torch.tensor([-2.0, -2.0]),
+        beta=0.25,
+        label_smoothing=torch.tensor([0.0, 0.5]),
+    )
+    assert loss.item() == pytest.approx(2.0, rel=1e-6)

@@ -127,3 +127,18 @@ def test_truncated_and_tied_pairs_are_counted_in_the_result(tiny_bert, tmp_path)
     assert result.metrics["train_ties_excluded"] == 1
     assert result.metrics["train_pairs"] == 9
     assert rec.of("data")[0]["metrics"]["truncated_examples"] == 1
+
+
+def test_smoothed_ties_stay_in_training(tiny_bert, tmp_path):
+    from training.ml.data import PreferenceExample
+
+    examples = [*toy_pairs(8), PreferenceExample("hi", "good", "nice", is_tie=True)]
+    result = run_training(
+        "reward_model",
+        reward_config(tiny_bert, epochs=1, tie_handling="smooth"),
+        examples,
+        output_dir=tmp_path / "run",
+    )
+    assert result.metrics["train_pairs"] == 9
+    assert result.metrics["train_ties"] == 1
+    assert result.metrics["train_ties_excluded"] == 0

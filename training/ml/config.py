@@ -194,6 +194,10 @@ class ContrastiveConfig(TrainingConfig):
             raise ConfigError(f"temperature must be positive, got {self.temperature!r}.")
         if self.margin < 0:
             raise ConfigError("margin must not be negative.")
+        if self.tie_handling != "exclude":
+            raise ConfigError(
+                "Contrastive objectives have no target for a tie: tie_handling must be 'exclude'."
+            )
 
 
 CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {

@@ -87,8 +87,13 @@ def ipo_loss(
     ref_rejected: Tensor,
     *,
     beta: float = 0.1,
+    label_smoothing: float | Tensor = 0.0,
     weights: Tensor | None = None,
 ) -> Tensor:
-    """IPO: (h - 1/(2 beta))^2 with h the log-ratio difference. Inputs: (B,), usually per-token means."""
+    """IPO: (h - (1 - 2 eps) / (2 beta))^2, h the log-ratio difference; inputs (B,), usually per-token means.
+
+    With label smoothing eps the target gap shrinks towards 0; a tie (eps = 0.5) is pulled to h = 0.
+    """
     h = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)  # (B,)
-    return _weighted_mean((h - 1 / (2 * beta)) ** 2, weights)
+    target = (1 - 2 * label_smoothing) / (2 * beta)  # float or (B,)
+    return _weighted_mean((h - target) ** 2, weights)

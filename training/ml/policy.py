@@ -325,7 +325,9 @@ class DPOTask:
         pc, pr, rc, rr = self._pair_logps(module, batch)
         beta = self.cfg.beta
         if self.cfg.loss_type == "ipo":
-            loss = ipo_loss(pc, pr, rc, rr, beta=beta, weights=batch["weight"])
+            loss = ipo_loss(
+                pc, pr, rc, rr, beta=beta, label_smoothing=batch["smoothing"], weights=batch["weight"]
+            )
         else:
             loss = dpo_loss(
                 pc, pr, rc, rr, beta=beta, label_smoothing=batch["smoothing"], weights=batch["weight"]
