@@ -42,7 +42,7 @@ EXPIRE_BATCH = 50
 # is plain SQL that SQLite runs too; the row-lock clauses are added only where the database has
 # them. The /* queue:... */ markers let tests find a statement and EXPLAIN it.
 
-_LOCK_ANNOTATOR_SQL = "SELECT /* queue:lock-annotator */ id FROM {user_table} WHERE id = %(user)s{lock}"
+_LOCK_ANNOTATOR_SQL = "SELECT /* queue:lock-annotator */ 1 FROM {user_table} WHERE {pk} = %(user)s{lock}"
 
 # A statement of its own, after the lock: on PostgreSQL a statement that waited for a row lock
 # still reads the other tables as they were when it started, so it would miss the lease that a
@@ -162,10 +162,13 @@ def comparison_next_for_annotator(
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock the annotator's row first: one annotator's requests (two tabs, a double click)
         # run one after the other, and the second sees the lease the first made.
-        user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
-        cursor.execute(
-            _LOCK_ANNOTATOR_SQL.format(user_table=user_table, lock=_lock_clause(skip_locked=False)), params
+        user_meta = get_user_model()._meta
+        lock_sql = _LOCK_ANNOTATOR_SQL.format(
+            user_table=connection.ops.quote_name(user_meta.db_table),
+            pk=connection.ops.quote_name(user_meta.pk.column),
+            lock=_lock_clause(skip_locked=False),
         )
+        cursor.execute(lock_sql, params)
         cursor.execute(_LIVE_LEASE_SQL, params)
         row = cursor.fetchone()
         if row is not None and row[0] is not None:
