@@ -11,5 +11,6 @@ from training.ml.api import run_training
 
 if __name__ == "__main__":
     config, out = json.loads(sys.argv[1]), Path(sys.argv[2])
-    result = run_training("reward_model", config, toy_pairs(48), output_dir=out)
+    kind = sys.argv[3] if len(sys.argv) > 3 else "reward_model"
+    result = run_training(kind, config, toy_pairs(48), output_dir=out)
     print("RESULT", result.steps, result.checkpoint_dir)
