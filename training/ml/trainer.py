@@ -282,7 +282,11 @@ class Trainer:
             raise ValueError("No training pairs left (after excluding ties); nothing to train on.")
         global_bs = cfg.batch_size * self.world
         lengths = task.train_lengths() if cfg.group_by_length else None
-        micro_per_epoch = math.ceil(n / global_bs)
+        # Every process needs at least one pair per micro-batch: a last batch smaller than the number
+        # of processes is skipped (with one process nothing is ever skipped).
+        micro_per_epoch = n // global_bs + (1 if n % global_bs >= self.world else 0)
+        if micro_per_epoch == 0:
+            raise ValueError(f"{n} training pairs cannot be shared among {self.world} processes.")
         steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
         total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
 
@@ -309,7 +313,8 @@ class Trainer:
             epoch = step // steps_per_epoch
             if epoch not in epoch_cache:
                 epoch_cache.clear()
-                epoch_cache[epoch] = global_batches(n, global_bs, seed=cfg.seed, epoch=epoch, lengths=lengths)
+                batches = global_batches(n, global_bs, seed=cfg.seed, epoch=epoch, lengths=lengths)
+                epoch_cache[epoch] = [b for b in batches if len(b) >= self.world]
             batches = epoch_cache[epoch]
             first = (step % steps_per_epoch) * cfg.grad_accum
             micro = batches[first : first + cfg.grad_accum]
