@@ -95,7 +95,10 @@ def _lock_clause(*, skip_locked: bool, of: str | None = None) -> str:
     features = connection.features
     if not features.has_select_for_update:
         return ""  # SQLite: BEGIN IMMEDIATE already serialises writers
-    clause = "\nFOR UPDATE"
+    # NO KEY UPDATE: still exclusive between the queue's own statements, but it lets foreign-key
+    # checks through (inserting a judgement takes KEY SHARE on its annotator and comparison rows),
+    # so a submit never waits on, or deadlocks with, the same annotator's "next" in flight.
+    clause = "\nFOR NO KEY UPDATE" if features.has_select_for_no_key_update else "\nFOR UPDATE"
     if of and features.has_select_for_update_of:
         clause += f" OF {of}"
     if skip_locked and features.has_select_for_update_skip_locked:

@@ -165,3 +165,59 @@ def test_the_lease_sweep_walks_the_expiry_index(project, annotator):
         cursor.execute("EXPLAIN " + sweep_sql[0])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "live_lease_expiry" in plan, plan
+
+
+@pytest.mark.django_db(transaction=True)
+def test_leases_lapsing_skips_and_submits_racing_keep_every_counter_true():
+    """Short leases run out under the annotators' hands while others sweep and take them over."""
+    import random
+    import time
+
+    from annotation.services.errors import Conflict
+    from annotation.services.queue import assignment_skip
+
+    project = ProjectFactory(overlap=2, lease_seconds=1)
+    for _ in range(20):
+        ComparisonFactory.create_pair(project=project)
+    annotators = [MembershipFactory(project=project).user for _ in range(6)]
+    conflicts = []
+
+    def annotate(index):
+        rng = random.Random(index)
+        annotator = annotators[index]
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assignment = comparison_next_for_annotator(project=project, annotator=annotator)
+            if assignment is None:
+                return
+            roll = rng.random()
+            if roll < 0.15:
+                assignment_skip(assignment_id=assignment.pk, annotator=annotator)
+                continue
+            if roll < 0.35:
+                time.sleep(1.1)  # the lease lapses; someone may take the slot meanwhile
+            try:
+                judgement_submit(
+                    assignment_id=assignment.pk,
+                    annotator=annotator,
+                    choice_shown="tie",
+                    strength=None,
+                    rationale="",
+                    duration_ms=1,
+                )
+            except Conflict:
+                conflicts.append(assignment.pk)
+
+    assert run_in_threads(len(annotators), annotate) == []
+
+    judged = Counter(Judgement.objects.values_list("comparison_id", flat=True))
+    held = Counter(
+        Assignment.objects.filter(status=AssignmentStatus.LEASED).values_list("comparison_id", flat=True)
+    )
+    for comparison in Comparison.objects.filter(project=project):
+        assert judged[comparison.pk] <= 2
+        assert comparison.judgement_count == judged[comparison.pk]
+        assert comparison.open_slots == 2 - judged[comparison.pk] - held[comparison.pk], comparison.pk
+    twice = Judgement.objects.values("comparison", "annotator").annotate(n=Count("id")).filter(n__gt=1)
+    assert not twice.exists()
+    assert not Judgement.objects.filter(assignment_id__in=conflicts).exists()
