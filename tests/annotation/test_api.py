@@ -219,9 +219,9 @@ def test_next_and_submit_use_a_fixed_small_number_of_queries(
     for _ in range(20):
         ComparisonFactory.create_pair(project=project)
     # Each budget includes the SAVEPOINT/RELEASE pair the test's own transaction adds around the service.
-    with django_assert_max_num_queries(13):
+    with django_assert_max_num_queries(12):
         assignment_id = next_item(api, project).json()["assignment"]["id"]
-    with django_assert_max_num_queries(9):
+    with django_assert_max_num_queries(8):
         response = api.post(
             f"/api/assignments/{assignment_id}/judgement/", {"choice": "left", "strength": 1}, format="json"
         )
