@@ -200,18 +200,20 @@ def implicit_accuracy(policy_logps: torch.Tensor, ref_logps: torch.Tensor) -> fl
 
 
 def flops_of(lm: torch.nn.Module, train: common.Kept) -> float:
-    """Policy forward + backward over every real token, plus the LM head on response tokens only
-    (ours projects to the vocabulary only where a response token is predicted)."""
+    """Useful training FLOPs: the policy's forward + backward over each pair's DISTINCT tokens
+    (prompt once, then both replies: what a prompt-sharing trainer must compute, and what ours
+    computes), plus the LM head on response tokens only (ours projects to the vocabulary only where
+    a reply token is predicted). TRL's extra work (the prompt twice, the head everywhere) is not
+    counted for anyone, so this never flatters a trainer that repeats work."""
     config = lm.config
     head = lm.get_output_embeddings().weight.numel()
     body = common.matmul_params(lm, causal_lm=True) - head
-    sequences = [len(s) for s in train.chosen + train.rejected]
-    response_tokens = sum(
-        len(c) + len(r) - 2 * p
-        for c, r, p in zip(train.chosen, train.rejected, train.prompt_len, strict=True)
-    )
+    packed = [
+        len(c) + len(r) - p for c, r, p in zip(train.chosen, train.rejected, train.prompt_len, strict=True)
+    ]
+    response_tokens = sum(n - p for n, p in zip(packed, train.prompt_len, strict=True))
     trunk = common.train_flops(
-        matmul_params=body, n_layers=config.num_hidden_layers, d_model=config.hidden_size, sequences=sequences
+        matmul_params=body, n_layers=config.num_hidden_layers, d_model=config.hidden_size, sequences=packed
     )
     return trunk + 6 * head * response_tokens
 
@@ -282,7 +284,9 @@ def summarise(args, data, peaks, ours_runs, trl_runs, ours_acc, trl_acc, referen
             "interleaved runs per side; 2 shared CPU cores, so noisy. *_wall_s include load, "
             "tokenisation, the reference pass and (ours) the final checkpoint"
         ),
-        "flops": common.FLOPS_NOTE + "; LM head counted on response tokens only; reference pass excluded",
+        "flops": common.FLOPS_NOTE
+        + "; each pair's distinct tokens (prompt once + both replies); LM head on reply tokens only; "
+        "reference pass excluded",
     }
     if trl_runs:
         trl_clock = common.best_clock([run["clock"] for run in trl_runs])
