@@ -25,7 +25,7 @@ DEFAULT_CONFIGS = {
     RunKind.REWARD_MODEL: {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "lr": 5e-5,
                            "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
     RunKind.DPO: {"model": "smollm2-135m", "max_steps": 20, "batch_size": 2, "lr": 5e-5, "lora": True,
-                  "eval_every": 5, "checkpoint_every": 5, "max_length": 256},
+                  "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
     RunKind.CONTRASTIVE: {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "objective": "info_nce",
                           "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
 }  # fmt: skip
@@ -82,6 +82,11 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
                 filters["min_agreement"] = float(request.POST["min_agreement"])
             except ValueError:
                 raise ValidationFailed("min_agreement must be a number.", field="min_agreement") from None
+        if request.POST.get("max_examples"):
+            try:
+                filters["max_examples"] = int(request.POST["max_examples"])
+            except ValueError:
+                raise ValidationFailed("max_examples must be a whole number.", field="max_examples") from None
         for bound in ("since", "until"):
             if request.POST.get(bound):
                 filters[bound] = request.POST[bound]

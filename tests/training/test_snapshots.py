@@ -114,3 +114,14 @@ def test_evaluation_examples_are_held_out_by_comparison(project, annotator):
     train, evaluation = snapshot_examples(snapshot=snapshot_create(project=project))
     assert len(evaluation) == 6 and len(train) == 54  # 3 of 30 comparisons, both votes each
     assert not {e["chosen"] for e in train} & {e["chosen"] for e in evaluation}
+
+
+def test_max_examples_keeps_the_newest_votes_then_the_newest_imported_labels(project, annotator):
+    _older, newer = judged_pairs(project, annotator, 2)
+    imported = [ComparisonFactory.create_pair(project=project, prior_choice="a") for _ in range(3)]
+    only_votes = snapshot_create(project=project, filters={"max_examples": 1, "include_prior_labels": True})
+    assert only_votes.judgement_ids == [newer.judgements.get().pk] and only_votes.prior_comparison_ids == []
+    mixed = snapshot_create(project=project, filters={"max_examples": 4, "include_prior_labels": True})
+    assert mixed.judgement_count == 2 and mixed.prior_comparison_ids == [imported[1].pk, imported[2].pk]
+    with pytest.raises(ValidationFailed, match="max_examples"):
+        snapshot_create(project=project, filters={"max_examples": 0})

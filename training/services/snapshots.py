@@ -36,6 +36,9 @@ class SnapshotFilters:
     """Also train on imported labels (``Comparison.prior_choice``) of comparisons nobody judged."""
     eval_fraction: float = 0.1
     """Share of comparisons held out as the run's evaluation set (when there are 20 or more)."""
+    max_examples: int | None = None
+    """Keep at most this many labels: the newest votes first, then the newest imported labels
+    (a quick run on a big project should not pay for preprocessing data it never reaches)."""
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> "SnapshotFilters":
@@ -54,6 +57,9 @@ class SnapshotFilters:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
                 raise ValidationFailed(f"{name} must be a number from {low} to {high}.", field="filters")
+        limit = raw.get("max_examples")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise ValidationFailed("max_examples must be a positive integer.", field="filters")
         for name in ("since", "until"):
             value = raw.get(name)
             if value in (None, ""):
@@ -144,6 +150,12 @@ def snapshot_create(*, project: Project, filters: dict | SnapshotFilters | None 
             .order_by("id")
             .values_list("id", "prior_choice")
         )
+        prior_ids = [r[0] for r in prior_rows]
+
+    if filters.max_examples is not None:
+        rows = sorted(rows, key=lambda r: r[0])[-filters.max_examples :]
+        room = filters.max_examples - len(rows)
+        prior_rows = prior_rows[-room:] if room > 0 else []
         prior_ids = [r[0] for r in prior_rows]
 
     if not rows and not prior_ids:
