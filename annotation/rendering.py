@@ -4,6 +4,8 @@ Model output is untrusted: it is rendered with Python-Markdown (fenced code kept
 sanitised with nh3 (Ammonia), which drops scripts, event handlers and javascript: URLs.
 """
 
+import threading
+
 import markdown
 import nh3
 
@@ -14,6 +16,18 @@ _ALLOWED_TAGS = {
 }  # fmt: skip
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
 
+# Building a Markdown instance (its parsers and extensions) cost twice as much CPU as converting a
+# response with it (py-spy on bench/annotation_load.py), so each thread keeps one and resets it.
+# Instances are not thread-safe, hence one per thread.
+_local = threading.local()
+
+
+def _converter() -> markdown.Markdown:
+    converter = getattr(_local, "converter", None)
+    if converter is None:
+        converter = _local.converter = markdown.Markdown(extensions=_EXTENSIONS, output_format="html")
+    return converter
+
 
 def render_markdown(text: str) -> str:
     """Render untrusted Markdown to HTML that is safe to insert into a page.
@@ -21,7 +35,11 @@ def render_markdown(text: str) -> str:
     >>> render_markdown("**hi** <script>alert(1)</script>")
     '<p><strong>hi</strong> </p>'
     """
-    html = markdown.markdown(text, extensions=_EXTENSIONS, output_format="html")
+    return sanitise(_converter().reset().convert(text))
+
+
+def sanitise(html: str) -> str:
+    """Keep only the tags and attributes Markdown output needs; drop scripts and handlers."""
     return nh3.clean(
         html,
         tags=_ALLOWED_TAGS,

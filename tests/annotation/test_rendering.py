@@ -1,4 +1,6 @@
-from annotation.rendering import render_markdown
+import markdown
+
+from annotation.rendering import _EXTENSIONS, render_markdown, sanitise
 
 
 def test_it_keeps_code_blocks():
@@ -17,3 +19,16 @@ def test_it_strips_scripts_and_event_handlers():
 def test_it_drops_javascript_links():
     html = render_markdown("[click](javascript:alert(1))")
     assert "javascript:" not in html
+
+
+def test_a_reused_converter_renders_each_text_as_a_fresh_one_would():
+    texts = [
+        "```python\nprint('a')\n```",
+        "| a | b |\n|---|---|\n| 1 | 2 |",
+        "1. one\n2. two\n\nline\nbreak",
+        "<div>raw html</div> and `code`",
+        "```python\nprint('a')\n```",
+    ]
+    for text in texts:
+        fresh = markdown.markdown(text, extensions=_EXTENSIONS, output_format="html")
+        assert render_markdown(text) == sanitise(fresh)
