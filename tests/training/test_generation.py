@@ -34,7 +34,10 @@ def test_k_responses_per_prompt_are_paired_against_the_opponent(project, held_ba
     project.save()
     base, tuned = ModelVersionFactory(project=project), ModelVersionFactory(project=project)
     job = generation_job_create(project=project, model_version=tuned, opponent=base, k=2, params={"seed": 7})
-    job = run_job(job, FakeSampler("tuned"), FakeSampler("base"), batch_size=2)
+    tuned_sampler, base_sampler = FakeSampler("tuned"), FakeSampler("base")
+    job = run_job(job, tuned_sampler, base_sampler, batch_size=2)
+    # The opponent samples with other seeds, or a barely tuned policy would write the same texts.
+    assert {c["seed"] for c in tuned_sampler.calls}.isdisjoint({c["seed"] for c in base_sampler.calls})
     assert (job.state, job.prompts_done, job.responses_created, job.comparisons_created) == (
         "succeeded",
         3,

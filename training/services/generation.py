@@ -26,6 +26,7 @@ from training.services.runs import stale_after
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
+OPPONENT_SEED_OFFSET = 1_000_003
 
 
 class Sampler(Protocol):
@@ -222,7 +223,11 @@ def generation_execute(
         missing = [p for p in batch if not opponents[p.pk]]
         opponent_outputs = {}
         if missing and job.opponent_id and opponent_sampler is not None:
-            generated = _sample(opponent_sampler, missing, k=job.k, params=job.params, seed=seed)
+            # Another seed: a lightly tuned policy sampled with the base's seed often writes the
+            # very same text, which leaves nothing to judge.
+            generated = _sample(
+                opponent_sampler, missing, k=job.k, params=job.params, seed=seed + OPPONENT_SEED_OFFSET
+            )
             opponent_outputs = {p.pk: texts for p, texts in zip(missing, generated, strict=True)}
         record = {**job.params, "n": job.k, "seed": seed, "job": job.pk, **(source or {})}
         with transaction.atomic():
