@@ -14,7 +14,7 @@ from training.endpoint import EndpointClient, EndpointError
 from training.models import GenerationState
 from training.services.generation import generation_execute, generation_job_claim, generation_job_create
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
 
 
 @pytest.fixture
