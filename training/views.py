@@ -196,7 +196,14 @@ def version_promote_view(request: HttpRequest, slug: str, version_id: int) -> Ht
         version = version_promote(
             version=version, status=request.POST.get("status", ""), created_by=request.user
         )
-        if version.status == "serving":
+        job = version.generation_jobs.order_by("-id").first() if version.status == "serving" else None
+        if job is not None and job.prompts_total == 0:
+            messages.warning(
+                request,
+                f"{version.name} now serves, but no prompt is held back, so there is nothing to generate on: "
+                "mark some prompts as held back and queue generation again.",
+            )
+        elif version.status == "serving":
             messages.success(
                 request,
                 f"{version.name} now serves: new comparisons on held-back prompts are being generated.",

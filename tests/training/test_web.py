@@ -222,3 +222,14 @@ def test_the_web_process_never_imports_torch():
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_serving_without_held_back_prompts_says_there_is_nothing_to_generate_on(
+    client, project, project_admin
+):
+    tuned = ModelVersionFactory(project=project)
+    client.force_login(project_admin)
+    response = client.post(
+        reverse("training-version-promote", args=[project.slug, tuned.pk]), {"status": "serving"}, follow=True
+    )
+    assert "no prompt is held back" in response.content.decode()
