@@ -41,9 +41,10 @@ def test_it_creates_the_users_the_project_and_comparisons():
         "annotator2": "annotator",
     }
     assert get_user_model().objects.get(username="admin").is_superuser
-    assert 20 <= Prompt.objects.filter(project=project).count() <= 40
+    trained_on = Prompt.objects.filter(project=project, held_back=False)
+    assert 20 <= trained_on.count() <= 40
     comparisons = Comparison.objects.filter(project=project)
-    assert comparisons.count() == Prompt.objects.filter(project=project).count()
+    assert comparisons.count() == trained_on.count()
     assert all(c.open_slots == project.overlap == 2 for c in comparisons)
     assert all(c.slots.count() == 2 for c in comparisons)
     assert "Imported comparisons.jsonl" in output
@@ -91,3 +92,34 @@ def test_the_demo_responses_hide_nothing_from_researchers_but_name_their_source(
         Comparison.objects.filter(project__slug="demo").values_list("slots__response__source_name", flat=True)
     )
     assert sources == {"demo-careful", "demo-hasty"}
+
+
+def test_it_holds_back_prompts_with_no_comparisons_for_the_tuned_policy_to_answer():
+    output = seed()
+
+    held_back = Prompt.objects.filter(project__slug="demo", held_back=True)
+    assert held_back.count() == 8
+    assert not Comparison.objects.filter(prompt__in=held_back).exists()  # never training data
+    assert all(len(p.messages) == 1 and p.messages[0]["role"] == "user" for p in held_back)
+    assert "Held back 8 prompts" in output
+
+    again = seed()
+
+    assert Prompt.objects.filter(project__slug="demo", held_back=True).count() == 8
+    assert "Held back" not in again
+
+
+def test_a_demo_admin_promoting_a_policy_queues_generation_on_the_held_back_prompts():
+    from training.models import ModelVersion
+    from training.services.registry import version_promote
+
+    seed()
+    project = Project.objects.get(slug="demo")
+    policy = ModelVersion.objects.create(
+        project=project, name="tuned", kind="policy", base_model="smollm2-135m"
+    )
+
+    version_promote(version=policy, status="serving")
+
+    job = policy.generation_jobs.get()
+    assert job.held_back_only and job.prompts_total == 8

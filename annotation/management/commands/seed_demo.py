@@ -1,4 +1,6 @@
-"""Create the demo: four users, one project and the comparisons in ``annotation/demo/``.
+"""Create the demo: four users, one project, the comparisons in ``annotation/demo/`` and the
+held-back prompts a tuned policy is judged on (they have no comparisons and never enter training
+data, so promoting a tuned policy has something new to answer).
 
     python manage.py seed_demo                    # first run prints each new user's password once
     python manage.py seed_demo --reset-passwords  # new passwords for the demo users, printed once
@@ -9,20 +11,23 @@ machine; none is written in code or on disk.
 """
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from annotation.models import ImportBatch, Membership, Project, RationalePolicy, Role
+from annotation.importers.base import prompt_hash
+from annotation.models import ImportBatch, Membership, Project, Prompt, RationalePolicy, Role
 from annotation.services.imports import preferences_import
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 COMPARISONS_FILE = DEMO_DIR / "comparisons.jsonl"
 GUIDELINES_FILE = DEMO_DIR / "guidelines.md"
+HELD_BACK_FILE = DEMO_DIR / "held_back_prompts.jsonl"
 
 
 @dataclass(frozen=True)
@@ -56,7 +61,10 @@ class Command(BaseCommand):
             passwords = self._users(reset_passwords=reset_passwords)
             demo, created = self._project(slug=project)
             batch = self._import(project=demo)
-        self._report(project=demo, project_created=created, batch=batch, passwords=passwords)
+            held_back = self._held_back(project=demo)
+        self._report(
+            project=demo, project_created=created, batch=batch, held_back=held_back, passwords=passwords
+        )
 
     def _users(self, *, reset_passwords: bool) -> dict[str, str | None]:
         """Create the demo users; returns each username's new password, or None if unchanged."""
@@ -102,8 +110,37 @@ class Command(BaseCommand):
                 project=project, fmt="responses", file=file, filename=COMPARISONS_FILE.name, user=researcher
             )
 
+    def _held_back(self, *, project: Project) -> int:
+        """Add the held-back prompts that are not in the project yet; returns how many were added.
+
+        They are written for this purpose (none is in the comparisons file), so nothing judged
+        here ever shares a prompt with what the tuned policy is later judged on."""
+        added = 0
+        for number, line in enumerate(HELD_BACK_FILE.read_text(encoding="utf-8").splitlines(), start=1):
+            if not line.strip():
+                continue
+            text = json.loads(line).get("prompt")
+            if not isinstance(text, str) or not text.strip():
+                raise CommandError(f"{HELD_BACK_FILE.name} line {number}: needs a non-empty 'prompt' string.")
+            messages = [{"role": "user", "content": text}]
+            prompt, created = Prompt.objects.get_or_create(
+                project=project,
+                content_hash=prompt_hash(messages),
+                defaults={"messages": messages, "source": f"demo:{HELD_BACK_FILE.name}", "held_back": True},
+            )
+            if not created and not prompt.held_back:
+                raise CommandError(f"Held-back prompt {number} is already a training prompt in the project.")
+            added += created
+        return added
+
     def _report(
-        self, *, project: Project, project_created: bool, batch: ImportBatch | None, passwords: dict
+        self,
+        *,
+        project: Project,
+        project_created: bool,
+        batch: ImportBatch | None,
+        held_back: int,
+        passwords: dict,
     ) -> None:
         out = self.stdout
         verb = "Created" if project_created else "Kept"
@@ -115,6 +152,8 @@ class Command(BaseCommand):
                 f"{batch.created.get(k, 0)} {k}" for k in ("prompts", "responses", "comparisons")
             )
             out.write(f"Imported {COMPARISONS_FILE.name}: {counts}.")
+        if held_back:
+            out.write(f"Held back {held_back} prompts for judging tuned policies ({HELD_BACK_FILE.name}).")
         out.write("")
         out.write("Demo users (passwords are shown this once; they are not stored anywhere readable):")
         width = max(len(spec.username) for spec in DEMO_USERS)
