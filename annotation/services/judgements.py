@@ -1,5 +1,6 @@
 """Storing an annotator's verdict on the comparison they hold a lease on."""
 
+import json
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -59,6 +60,102 @@ def judgement_submit(
     rationale = _checked_rationale(rationale=rationale, project=project)
     _check_duration(duration_ms)
 
+    fields = {
+        "choice": choice,
+        "strength": strength,
+        "rationale": rationale,
+        "duration_ms": duration_ms,
+        "display_order": assignment.display_order,
+    }
+    store = _store_in_one_statement if connection.vendor == "postgresql" else _store_step_by_step
+    judgement = store(assignment=assignment, annotator=annotator, fields=fields, now=now)
+    assignment.status = AssignmentStatus.SUBMITTED
+    assignment.finished_at = now
+    return judgement, True
+
+
+_CONFLICT_MESSAGE = (
+    "Your lease on this item ran out and other annotators have taken it; "
+    "your judgement was not stored. Ask for the next item."
+)
+
+# PostgreSQL: the slot, the judgement and the assignment in one round trip (data-modifying CTEs run
+# once, together, in one statement). The judgement row only exists if the slot was taken, and the
+# assignment is only marked submitted if the judgement was stored.
+_STORE_SQL = """
+WITH slot AS (
+  UPDATE annotation_comparison
+     SET judgement_count = judgement_count + 1{take_free_slot}
+   WHERE id = %(comparison)s{only_if_free}
+  RETURNING id
+), stored AS (
+  INSERT INTO annotation_judgement (comparison_id, annotator_id, assignment_id, choice, strength,
+                                    rationale, duration_ms, display_order, left_response_id, created_at)
+  SELECT slot.id, %(annotator)s::bigint, %(assignment)s::bigint, %(choice)s::text, %(strength)s::smallint,
+         %(rationale)s::text, %(duration_ms)s::integer, %(display_order)s::jsonb, cr.response_id,
+         %(created_at)s::timestamptz
+    FROM slot
+    JOIN annotation_comparisonresponse cr ON cr.comparison_id = slot.id AND cr.position = %(left)s
+  RETURNING id, left_response_id
+), finished AS (
+  UPDATE annotation_assignment SET status = 'submitted', finished_at = %(now)s
+   WHERE id = %(assignment)s AND EXISTS (SELECT 1 FROM stored)
+)
+SELECT /* judgement:store */ (SELECT count(*) FROM slot), (SELECT id FROM stored),
+       (SELECT left_response_id FROM stored)
+"""
+
+
+def _store_in_one_statement(*, assignment: Assignment, annotator, fields: dict, now: datetime) -> Judgement:
+    comparison = assignment.comparison
+    held = assignment.status == AssignmentStatus.LEASED
+    created_at = timezone.now()
+    sql = _STORE_SQL.format(
+        # A held lease owns its slot (even past its time, until the sweep comes by); an expired or
+        # skipped one gave it back and takes it again only if it is still free.
+        take_free_slot="" if held else ", open_slots = open_slots - 1",
+        only_if_free="" if held else " AND open_slots > 0",
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                **fields,
+                "display_order": json.dumps(fields["display_order"]),
+                "comparison": comparison.pk,
+                "annotator": annotator.pk,
+                "assignment": assignment.pk,
+                "left": assignment.display_order[0],
+                "created_at": adapt(created_at),
+                "now": adapt(now),
+            },
+        )
+        slots_taken, judgement_id, left_response_id = cursor.fetchone()
+    if not slots_taken:
+        raise Conflict(_CONFLICT_MESSAGE, field="assignment")
+    if judgement_id is None:
+        raise Conflict(
+            f"Comparison {comparison.pk} has no response in position {assignment.display_order[0]}.",
+            field="assignment",
+        )
+    judgement = Judgement(
+        id=judgement_id,
+        comparison=comparison,
+        annotator=annotator,
+        assignment=assignment,
+        left_response_id=left_response_id,
+        created_at=created_at,
+        **fields,
+    )
+    judgement._state.adding = False
+    judgement._state.db = connection.alias
+    return judgement
+
+
+def _store_step_by_step(*, assignment: Assignment, annotator, fields: dict, now: datetime) -> Judgement:
+    """The portable path (SQLite): the same writes, one statement at a time."""
+    comparison = assignment.comparison
     with connection.cursor() as cursor:
         if assignment.status == AssignmentStatus.LEASED:
             # The slot is still this lease's (even if its time ran out and the sweep has not come by).
@@ -75,11 +172,7 @@ def judgement_submit(
                 [comparison.pk],
             )
             if cursor.rowcount == 0:
-                raise Conflict(
-                    "Your lease on this item ran out and other annotators have taken it; "
-                    "your judgement was not stored. Ask for the next item.",
-                    field="assignment",
-                )
+                raise Conflict(_CONFLICT_MESSAGE, field="assignment")
         cursor.execute(
             "SELECT response_id FROM annotation_comparisonresponse"
             " WHERE comparison_id = %s AND position = %s",
@@ -90,20 +183,14 @@ def judgement_submit(
             comparison=comparison,
             annotator=annotator,
             assignment=assignment,
-            choice=choice,
-            strength=strength,
-            rationale=rationale,
-            duration_ms=duration_ms,
-            display_order=assignment.display_order,
             left_response_id=left_response_id,
+            **fields,
         )
         cursor.execute(
             "UPDATE annotation_assignment SET status = %s, finished_at = %s WHERE id = %s",
             [AssignmentStatus.SUBMITTED.value, connection.ops.adapt_datetimefield_value(now), assignment.pk],
         )
-    assignment.status = AssignmentStatus.SUBMITTED
-    assignment.finished_at = now
-    return judgement, True
+    return judgement
 
 
 def _canonical_choice(*, choice_shown: str, assignment: Assignment, project: Project) -> str:

@@ -72,7 +72,7 @@ LIMIT %(limit)s{lock}
 _CANDIDATE_SQL = """
 SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots, p.messages,
        (SELECT o.id FROM annotation_assignment o
-         WHERE o.comparison_id = c.id AND o.annotator_id = %(user)s) AS expired_lease_id
+         WHERE o.comparison_id = c.id AND o.annotator_id = %(user)s) AS expired_lease_id{slots}
 FROM annotation_comparison c
 JOIN annotation_prompt p ON p.id = c.prompt_id
 WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s AND c.open_slots > 0
@@ -80,6 +80,26 @@ WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s AND c.open_slots > 0
                    WHERE t.comparison_id = c.id AND t.annotator_id = %(user)s AND t.status <> 'expired')
 ORDER BY c.priority DESC, c.id
 LIMIT 1{lock}
+"""
+
+# PostgreSQL reads the candidate's responses in the same statement (a round trip saved on every
+# "next"); unordered, so the plan has no Sort, and put in position order in Python.
+_SLOTS_COLUMN_PG = """,
+       (SELECT json_agg(json_build_array(cr.position, r.id, r.text))
+          FROM annotation_comparisonresponse cr JOIN annotation_response r ON r.id = cr.response_id
+         WHERE cr.comparison_id = c.id) AS slots"""
+
+# PostgreSQL: the new lease and the slot it takes in one statement.
+_LEASE_SQL_PG = """
+WITH lease AS (
+  INSERT INTO annotation_assignment (comparison_id, annotator_id, status, display_order, leased_at,
+                                     expires_at, finished_at)
+  VALUES (%(comparison)s, %(user)s, 'leased', %(display_order)s::jsonb, %(leased_at)s, %(expires_at)s, NULL)
+  RETURNING id
+), taken AS (
+  UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s
+)
+SELECT /* queue:lease */ id FROM lease
 """
 
 _SLOTS_SQL = """
@@ -171,8 +191,15 @@ def comparison_next_for_annotator(
             pk=connection.ops.quote_name(user_meta.pk.column),
             lock=_lock_clause(skip_locked=False),
         )
-        cursor.execute(lock_sql, params)
-        cursor.execute(_LIVE_LEASE_SQL, params)
+        postgres = connection.vendor == "postgresql"
+        if postgres:
+            # Both statements in one round trip: sent as one simple query, each still runs with
+            # its own snapshot, so the second sees a lease committed while the first waited.
+            cursor.execute(lock_sql + ";\n" + _LIVE_LEASE_SQL, params)
+            cursor.nextset()
+        else:
+            cursor.execute(lock_sql, params)
+            cursor.execute(_LIVE_LEASE_SQL, params)
         row = cursor.fetchone()
         if row is not None and row[0] is not None:
             live = Assignment.objects.select_related("comparison__prompt").get(pk=row[0])
@@ -183,7 +210,9 @@ def comparison_next_for_annotator(
         row = None
         for is_gold in _queue_order(project=project, rng=rng):
             cursor.execute(
-                _CANDIDATE_SQL.format(lock=_lock_clause(skip_locked=True, of="c")),
+                _CANDIDATE_SQL.format(
+                    lock=_lock_clause(skip_locked=True, of="c"), slots=_SLOTS_COLUMN_PG if postgres else ""
+                ),
                 {**params, "gold": is_gold},
             )
             row = cursor.fetchone()
@@ -191,9 +220,14 @@ def comparison_next_for_annotator(
                 break
         if row is None:
             return None
-        comparison_id, prompt_id, open_slots, messages, expired_lease_id = row
-
-        slots = _slots(cursor, comparison_id)
+        comparison_id, prompt_id, open_slots, messages, expired_lease_id = row[:5]
+        if postgres:
+            slots = {
+                position: Response.from_db(connection.alias, ["id", "text"], [response_id, text])
+                for position, response_id, text in sorted(_json(row[5]) or [])
+            }
+        else:
+            slots = _slots(cursor, comparison_id)
         expires_at = now + timedelta(seconds=project.lease_seconds)
         if expired_lease_id is not None:
             # This annotator let a lease on this item run out before; the row is unique per
@@ -203,6 +237,15 @@ def comparison_next_for_annotator(
             assignment.expires_at = expires_at
             assignment.finished_at = None
             assignment.save(update_fields=["status", "expires_at", "finished_at"])
+        elif postgres:
+            assignment = _lease_in_one_statement(
+                cursor,
+                comparison_id=comparison_id,
+                annotator=annotator,
+                slots=slots,
+                expires_at=expires_at,
+                rng=rng,
+            )
         else:
             display_order = list(slots)
             rng.shuffle(display_order)
@@ -212,10 +255,11 @@ def comparison_next_for_annotator(
                 display_order=display_order,
                 expires_at=expires_at,
             )
-        cursor.execute(
-            "UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s",
-            {"comparison": comparison_id},
-        )
+        if expired_lease_id is not None or not postgres:
+            cursor.execute(
+                "UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s",
+                {"comparison": comparison_id},
+            )
 
     comparison = Comparison.from_db(
         connection.alias,
@@ -230,6 +274,51 @@ def comparison_next_for_annotator(
     )
     assignment.comparison = comparison
     assignment.shown_responses = [slots[position] for position in assignment.display_order]
+    return assignment
+
+
+def _lease_in_one_statement(
+    cursor, *, comparison_id: int, annotator, slots: dict, expires_at: datetime, rng
+) -> Assignment:
+    display_order = list(slots)
+    rng.shuffle(display_order)
+    leased_at = timezone.now()
+    adapt = connection.ops.adapt_datetimefield_value
+    cursor.execute(
+        _LEASE_SQL_PG,
+        {
+            "comparison": comparison_id,
+            "user": annotator.pk,
+            "display_order": json.dumps(display_order),
+            "leased_at": adapt(leased_at),
+            "expires_at": adapt(expires_at),
+        },
+    )
+    (assignment_id,) = cursor.fetchone()
+    assignment = Assignment.from_db(
+        connection.alias,
+        [
+            "id",
+            "comparison_id",
+            "annotator_id",
+            "status",
+            "display_order",
+            "leased_at",
+            "expires_at",
+            "finished_at",
+        ],
+        [
+            assignment_id,
+            comparison_id,
+            annotator.pk,
+            AssignmentStatus.LEASED,
+            display_order,
+            leased_at,
+            expires_at,
+            None,
+        ],
+    )
+    assignment.annotator = annotator
     return assignment
 
 
