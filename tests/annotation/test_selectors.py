@@ -24,3 +24,16 @@ def test_an_annotator_is_not_a_manager(project, annotator):
 def test_other_projects_are_invisible(project, annotator):
     ProjectFactory()
     assert list(projects_for_user(user=annotator)) == [project]
+
+
+def test_the_project_and_role_lookup_loads_every_field_as_the_orm_does(project, annotator):
+    from annotation.models import Project
+    from annotation.selectors import project_with_role
+
+    project.strength_scale = ["slight", "clear", "strong"]
+    project.save()
+    loaded, role = project_with_role(user=annotator, slug=project.slug)
+    expected = Project.objects.get(pk=project.pk)
+    assert role == "annotator"
+    for field in Project._meta.concrete_fields:
+        assert getattr(loaded, field.attname) == getattr(expected, field.attname), field.name
