@@ -29,9 +29,11 @@ import datetime as dt
 import hashlib
 import hmac
 import io
+import json
 import os
 import tempfile
 from collections.abc import Iterator, Mapping
+from contextlib import closing
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import BinaryIO
@@ -53,6 +55,7 @@ AGGREGATIONS = ("majority", "unanimous", "weighted")
 TIE_POLICIES = ("exclude", "label")
 CHUNK = 10_000  # rows per round trip of the server-side cursors
 UNKNOWN_RELIABILITY = 0.5
+SORT_MEMORY = "128MB"  # PostgreSQL work_mem for the export's sorts (per sort, server side)
 
 
 @dataclass(frozen=True)
@@ -202,19 +205,72 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
 
 
-def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
-    """The filtered, aggregated comparisons of ``project`` in comparison id order, streamed.
+# The columns the pair builder reads, in this order, from either row source.
+COMPARISON_FIELDS = (
+    "id",
+    "prompt_id",
+    "prompt__messages",
+    "slot_a__response_id",
+    "slot_a__response__text",
+    "slot_b__response__text",
+    "slot_a__response__model_version_id",
+    "slot_a__response__source_name",
+    "slot_b__response__model_version_id",
+    "slot_b__response__source_name",
+    "prior_choice",
+    "prior_source",
+    "is_gold",
+    "gold_choice",
+    "created",
+)
+JUDGEMENT_FIELDS = (
+    "comparison_id",
+    "id",
+    "annotator_id",
+    "choice",
+    "strength",
+    "rationale",
+    "duration_ms",
+    "left_response_id",
+    "created",
+)
+# PostgreSQL types of those columns as the COPY fast path casts and loads them.
+_COMPARISON_TYPES = (
+    "int8",
+    "int8",
+    "text",  # the messages as JSON text, decoded here: Django's jsonb loader leaves them as text
+    "int8",
+    "text",
+    "text",
+    "int8",
+    "text",
+    "int8",
+    "text",
+    "text",
+    "text",
+    "bool",
+    "text",
+    "text",
+)
+_JUDGEMENT_TYPES = ("int8", "int8", "int8", "text", "int4", "text", "int4", "int8", "text")
 
-    Run it inside a transaction (``export_write`` does) so both cursors read one snapshot.
-    """
+_STREAMING_PLAN = (
+    ("enable_hashjoin", "off"),
+    ("enable_mergejoin", "off"),
+    ("max_parallel_workers_per_gather", 0),
+)
+Group = tuple[tuple, list[tuple]]  # (comparison row, its judgement rows in id order)
+
+
+def _selection(*, project: Project, options: ExportOptions, version_names: dict[int, str]):
+    """The comparisons and the judgements an export reads, as unordered querysets of
+    ``COMPARISON_FIELDS`` / ``JUDGEMENT_FIELDS`` tuples: the one definition of the filters both
+    row sources share."""
     comparisons = Comparison.objects.filter(project=project).annotate(
         slot_a=FilteredRelation("slots", condition=Q(slots__position=0)),
         slot_b=FilteredRelation("slots", condition=Q(slots__position=1)),
     )
     comparisons = comparisons.filter(slot_a__response__isnull=False, slot_b__response__isnull=False)
-    # Model version names come from a dict, not a join: a project has few versions, and two
-    # more joins per comparison cost more than the rest of the query on a large export.
-    version_names = dict(ModelVersion.objects.filter(project=project).values_list("id", "name"))
     if options.model_versions:
         wanted = [pk for pk, name in version_names.items() if name in options.model_versions]
         unknown = sorted(set(options.model_versions) - set(version_names.values()))
@@ -226,27 +282,8 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
             Q(slot_a__response__model_version_id__in=wanted)
             | Q(slot_b__response__model_version_id__in=wanted)
         )
-    comparison_rows = (
-        comparisons.annotate(created=IsoUtc("created_at"))
-        .order_by("id")
-        .values_list(
-            "id",
-            "prompt_id",
-            "prompt__messages",
-            "slot_a__response_id",
-            "slot_a__response__text",
-            "slot_b__response__text",
-            "slot_a__response__model_version_id",
-            "slot_a__response__source_name",
-            "slot_b__response__model_version_id",
-            "slot_b__response__source_name",
-            "prior_choice",
-            "prior_source",
-            "is_gold",
-            "gold_choice",
-            "created",
-        )
-        .iterator(chunk_size=CHUNK)
+    comparisons = (
+        comparisons.annotate(created=IsoUtc("created_at")).order_by().values_list(*COMPARISON_FIELDS)
     )
 
     judgements = Judgement.objects.filter(comparison__project=project)
@@ -265,77 +302,168 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
         excluded |= annotators_below_gold_accuracy(project=project, threshold=options.min_gold_accuracy)
     if excluded:
         judgements = judgements.exclude(annotator_id__in=sorted(excluded))
-    judgement_rows = (
-        judgements.annotate(created=IsoUtc("created_at"))
-        .order_by("comparison_id", "id")
-        .values_list(
-            "comparison_id",
-            "id",
-            "annotator_id",
-            "choice",
-            "strength",
-            "rationale",
-            "duration_ms",
-            "left_response_id",
-            "created",
-        )
-        .iterator(chunk_size=CHUNK)
+    judgements = judgements.annotate(created=IsoUtc("created_at")).order_by().values_list(*JUDGEMENT_FIELDS)
+    return comparisons, judgements
+
+
+def _groups_by_cursors(comparisons, judgements) -> Iterator[Group]:
+    """The portable row source (any database): two server-side cursors, both ordered by
+    comparison id, merged one comparison at a time."""
+    comparison_rows = comparisons.order_by("id").iterator(chunk_size=CHUNK)
+    judgement_rows = judgements.order_by("comparison_id", "id").iterator(chunk_size=CHUNK)
+    pending = next(judgement_rows, None)
+    for row in comparison_rows:
+        comparison_id = row[0]
+        # Judgements of comparisons filtered out above come first in the merge: skip them.
+        while pending is not None and pending[0] < comparison_id:
+            pending = next(judgement_rows, None)
+        votes = []
+        while pending is not None and pending[0] == comparison_id:
+            votes.append(pending)
+            pending = next(judgement_rows, None)
+        yield row, votes
+
+
+def _groups_by_copy(comparisons, judgements) -> Iterator[Group]:
+    """The PostgreSQL row source: both selections in ONE ``COPY (... UNION ALL ...) TO STDOUT``,
+    each comparison row followed by its judgements. The server streams while Python works (a
+    cursor makes each side wait for the other at every fetch), and rows skip Django's
+    per-value converters. It yields exactly what ``_groups_by_cursors`` yields."""
+    # Each half in comparison id order, so the server merges two ordered streams and sends the
+    # first rows at once instead of sorting everything first: Python then works while PostgreSQL
+    # reads, which on a busy machine matters more than the server's CPU.
+    c_sql, c_params = comparisons.order_by("id").query.sql_with_params()
+    j_sql, j_params = judgements.order_by("comparison_id", "id").query.sql_with_params()
+    c_cols = [f"c{i}" for i in range(len(COMPARISON_FIELDS))]
+    j_cols = [f"j{i}" for i in range(len(JUDGEMENT_FIELDS))]
+    c_values = [f"{col}::{kind}" for col, kind in zip(c_cols, _COMPARISON_TYPES, strict=True)]
+    j_values = [f"{col}::{kind}" for col, kind in zip(j_cols, _JUDGEMENT_TYPES, strict=True)]
+    c_nulls = [f"NULL::{kind}" for kind in _COMPARISON_TYPES]
+    j_nulls = [f"NULL::{kind}" for kind in _JUDGEMENT_TYPES]
+    # Rows sort by comparison id, the comparison (judgement id NULL) first, then its judgements.
+    sql = (
+        f"COPY (SELECT c0::int8, NULL::int8, {', '.join(c_values + j_nulls)}"
+        f" FROM ({c_sql}) AS c({', '.join(c_cols)})"
+        f" UNION ALL SELECT j0::int8, j1::int8, {', '.join(c_nulls + j_values)}"
+        f" FROM ({j_sql}) AS j({', '.join(j_cols)})"
+        " ORDER BY 1, 2 NULLS FIRST) TO STDOUT (FORMAT BINARY)"
     )
+    split = 2 + len(COMPARISON_FIELDS)
+    loads = json.loads
+    with connection.cursor() as wrapper:
+        cursor = wrapper.cursor  # the psycopg cursor under Django's wrapper
+        # Index-ordered nested loops stream; hash joins (the planner's pick for a whole table)
+        # must finish and be sorted before the first row leaves the server.
+        for name, value in _STREAMING_PLAN:
+            cursor.execute(f"SET LOCAL {name} = {value}")
+        with cursor.copy(sql, (*c_params, *j_params)) as copy:
+            copy.set_types(["int8", "int8", *_COMPARISON_TYPES, *_JUDGEMENT_TYPES])
+            comparison = None
+            votes: list[tuple] = []
+            for row in copy.rows():
+                if row[1] is not None:
+                    if comparison is not None and row[0] == comparison[0]:
+                        votes.append(row[split:])
+                    # else: a judgement of a comparison the filters left out
+                    continue
+                if comparison is not None:
+                    yield comparison, votes
+                comparison = row[2:split]
+                comparison = (comparison[0], comparison[1], loads(comparison[2]), *comparison[3:])
+                votes = []
+            if comparison is not None:
+                yield comparison, votes
+        for name, _ in _STREAMING_PLAN:
+            cursor.execute(f"RESET {name}")
+
+
+def use_copy() -> bool:
+    """Whether exports read through PostgreSQL's COPY (the fast path) on this connection."""
+    return connection.vendor == "postgresql"
+
+
+def export_pairs(*, project: Project, options: ExportOptions, fast: bool | None = None) -> Iterator[Pair]:
+    """The filtered, aggregated comparisons of ``project`` in comparison id order, streamed.
+
+    ``fast`` picks the row source: COPY on PostgreSQL (the default there) or the portable
+    cursors (``fast=False``, and always on other databases); both give the same pairs.
+    Run it inside a transaction (``export_write`` does) so every read sees one snapshot.
+    """
+    # Model version names come from a dict, not a join: a project has few versions, and two
+    # more joins per comparison cost more than the rest of the query on a large export.
+    version_names = dict(ModelVersion.objects.filter(project=project).values_list("id", "name"))
+    comparisons, judgements = _selection(project=project, options=options, version_names=version_names)
+    if fast is None:
+        fast = use_copy()
+    elif fast and not use_copy():
+        raise ValueError("The COPY row source needs PostgreSQL.")
+    groups = _groups_by_copy(comparisons, judgements) if fast else _groups_by_cursors(comparisons, judgements)
 
     weights: dict[int, float] = {}
     if options.aggregation == "weighted":
         weights = {pk: record.reliability for pk, record in gold_records(project=project).items()}
     names: dict[int, str] = {}
+    if not options.pseudonymise:
+        # Looked up before the rows stream: no other query can run on the connection during COPY.
+        users = get_user_model().objects.filter(
+            pk__in=Judgement.objects.filter(comparison__project=project).values("annotator_id")
+        )
+        names = {user.pk: user.get_username() for user in users}
 
     def annotator_name(annotator_id: int) -> str:
-        name = names.get(annotator_id)
-        if name is None:
-            if options.pseudonymise:
-                name = pseudonym(project=project, annotator_id=annotator_id)
-            else:
-                name = get_user_model().objects.get(pk=annotator_id).get_username()
-            names[annotator_id] = name
+        name = names[annotator_id] = pseudonym(project=project, annotator_id=annotator_id)
         return name
 
     include_prior = options.include_imported and not options.annotators
-    pending = next(judgement_rows, None)
+    min_votes, min_agreement, method = options.min_votes, options.min_agreement, options.aggregation
     for (
-        comparison_id,
-        prompt_id,
-        messages,
-        a_id,
-        text_a,
-        text_b,
-        version_a,
-        source_a,
-        version_b,
-        source_b,
-        prior_choice,
-        prior_source,
-        is_gold,
-        gold_choice,
-        created_at,
-    ) in comparison_rows:
+        (
+            comparison_id,
+            prompt_id,
+            messages,
+            a_id,
+            text_a,
+            text_b,
+            version_a,
+            source_a,
+            version_b,
+            source_b,
+            prior_choice,
+            prior_source,
+            is_gold,
+            gold_choice,
+            created_at,
+        ),
+        judgement_rows,
+    ) in groups:
         votes: list[Vote] = []
-        # Judgements of comparisons filtered out above come first in the merge: skip them.
-        while pending is not None and pending[0] < comparison_id:
-            pending = next(judgement_rows, None)
-        while pending is not None and pending[0] == comparison_id:
-            _, judgement_id, annotator_id, choice, strength, rationale, duration_ms, left_id, at = pending
+        for (
+            _,
+            judgement_id,
+            annotator_id,
+            choice,
+            strength,
+            rationale,
+            duration_ms,
+            left_id,
+            at,
+        ) in judgement_rows:
+            name = names.get(annotator_id)
             votes.append(
                 Vote(
-                    judgement_id=judgement_id,
-                    annotator=annotator_name(annotator_id),
-                    choice=choice,
-                    strength=strength,
-                    rationale=rationale,
-                    duration_ms=duration_ms,
-                    left="a" if left_id == a_id else "b",
-                    created_at=at,
-                    weight=weights.get(annotator_id, UNKNOWN_RELIABILITY),
+                    judgement_id,
+                    annotator_name(annotator_id) if name is None else name,
+                    choice,
+                    strength,
+                    rationale,
+                    duration_ms,
+                    "a" if left_id == a_id else "b",
+                    at,
+                    False,
+                    "",
+                    weights.get(annotator_id, UNKNOWN_RELIABILITY),
                 )
             )
-            pending = next(judgement_rows, None)
         if include_prior and prior_choice and _in_dates(created_at, options):
             votes.append(
                 Vote(
@@ -352,10 +480,10 @@ def export_pairs(*, project: Project, options: ExportOptions) -> Iterator[Pair]:
                     weight=UNKNOWN_RELIABILITY,
                 )
             )
-        if not votes or len(votes) < options.min_votes:
+        if not votes or len(votes) < min_votes:
             continue
-        label, agreement = aggregate(votes, options.aggregation)
-        if options.min_agreement is not None and agreement < options.min_agreement:
+        label, agreement = aggregate(votes, method)
+        if min_agreement is not None and agreement < min_agreement:
             continue
         yield Pair(
             comparison_id=comparison_id,
@@ -410,9 +538,16 @@ def export_write(*, project: Project, options: ExportOptions, out: BinaryIO) -> 
         if connection.vendor == "postgresql":
             # Cursors are planned for their first rows by default (nested loops); an export reads
             # every row, so plan for the whole result (hash joins, sequential scans).
+            # JIT compiling a plan this size costs seconds and saves less than it costs here, and
+            # the one sort of the COPY path fits in memory with a larger work_mem.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
-        return exporter.write(export_pairs(project=project, options=options), out, options.write_options)
+                cursor.execute("SET LOCAL jit = off")
+                cursor.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
+        # Closed before the transaction ends, even when the exporter fails half way: an open COPY
+        # holds the connection, and the rollback would wait for it forever.
+        with closing(export_pairs(project=project, options=options)) as pairs:
+            return exporter.write(pairs, out, options.write_options)
 
 
 class _HashingFile(io.RawIOBase):
