@@ -29,6 +29,10 @@ def _text(value: str | None) -> str:
     return "null" if value is None else _string(value)
 
 
+def _float(value: float | None) -> str:
+    return "null" if value is None else float.__repr__(value)  # what the encoder writes for a finite float
+
+
 def _number(value: int | None) -> str:
     return "null" if value is None else str(int(value))
 
@@ -48,6 +52,39 @@ def vote_json_head(vote) -> str:
         f'"duration_ms": {_number(duration_ms)}, "left": {_text(left)}, "created_at": {_text(at)}'
     )
 
+
+_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def pair_json_tail(pair: Pair) -> str:
+    """The comparison half of a line, from the comma after the vote half to the newline: exactly
+    what ``json.dumps(dict(zip(PAIR_COLUMNS, pair_values(pair))), ensure_ascii=False)`` writes
+    after its opening brace, by hand for the same reason as ``vote_json_head``."""
+    (comparison_id, prompt_id, is_gold, gold_choice, label, agreement, model_a, model_b, prompt, a, b) = (
+        pair_values(pair)
+    )
+    return (
+        f', "comparison_id": {_number(comparison_id)}, "prompt_id": {_number(prompt_id)}, '
+        f'"is_gold": {"true" if is_gold else "false"}, "gold_choice": {_text(gold_choice)}, '
+        f'"label": {_text(label)}, "agreement": {_float(agreement)}, '
+        f'"model_a": {_text(model_a)}, "model_b": {_text(model_b)}, "prompt": {_encode(prompt)}, '
+        f'"response_a": {_text(a)}, "response_b": {_text(b)}}}\n'
+    )
+
+
+assert PAIR_COLUMNS == (
+    "comparison_id",
+    "prompt_id",
+    "is_gold",
+    "gold_choice",
+    "label",
+    "agreement",
+    "model_a",
+    "model_b",
+    "prompt",
+    "response_a",
+    "response_b",
+), "pair_json_tail writes these keys in this order; change both together"
 
 assert VOTE_COLUMNS == (
     "judgement_id",
@@ -72,11 +109,10 @@ class VotesExporter(Exporter):
 
     def write(self, pairs: Iterable[Pair], out: BinaryIO, options: WriteOptions) -> int:
         rows = 0
-        dumps = json.JSONEncoder(ensure_ascii=False).encode
         for pair in pairs:
             if not pair.votes:
                 continue
-            tail = ", " + dumps(dict(zip(PAIR_COLUMNS, pair_values(pair), strict=True)))[1:] + "\n"
+            tail = pair_json_tail(pair)
             out.write("".join([vote_json_head(vote) + tail for vote in pair.votes]).encode())
             rows += len(pair.votes)
         return rows

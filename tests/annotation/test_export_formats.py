@@ -133,6 +133,26 @@ def test_the_hand_written_vote_json_equals_the_json_encoder(tricky):
     assert vote_json_head(one) + "}" == expected
 
 
+@pytest.mark.parametrize(
+    "tricky",
+    [
+        {"response_a": 'She said "no"\\\n\ttab', "model_a": "ünïcode ✓", "agreement": 2 / 3},
+        {"label": None, "agreement": None, "gold_choice": "a", "is_gold": True, "response_b": "\u2028\x00"},
+        {
+            "messages": [{"role": "user", "content": 'Hi "you"', "extra": [1, 2.5, None, True]}],
+            "agreement": 0.5,
+        },
+    ],
+)
+def test_the_hand_written_pair_json_equals_the_json_encoder(tricky):
+    from annotation.exporters.base import PAIR_COLUMNS, pair_values
+    from annotation.exporters.votes import pair_json_tail
+
+    one = pair(**tricky)
+    expected = json.dumps(dict(zip(PAIR_COLUMNS, pair_values(one), strict=True)), ensure_ascii=False)
+    assert "{" + pair_json_tail(one)[2:] == expected + "\n"
+
+
 @pytest.mark.parametrize("dangerous", ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"])
 def test_csv_escapes_cells_a_spreadsheet_would_run_as_formulas(dangerous):
     data, rows = write("csv", [pair("a", votes=[vote(rationale=dangerous)], response_a=dangerous)])
