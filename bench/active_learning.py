@@ -7,11 +7,15 @@ random queue order to reach the same reward-model accuracy?
 What is simulated (cheap, and honest about it):
 - Annotators: each HH pair's original label is what the simulated annotator answers, sides shown in
   a random canonical order (A/B), like the real queue.
-- Reward model: a frozen all-MiniLM-L6-v2 (the bundled ``minilm-l6``) embeds "last human turn +
-  reply" once (mean pooling, 256 tokens, cached under var/bench/); a Bradley-Terry head
-  P(A > B) = sigmoid(w . (e_A - e_B)), L2-regularised logistic regression, is refitted from scratch
-  after every batch of new labels. It is not the fine-tuned reward model of a training run: the
-  point is the queue order, and the same head is used for both orders.
+- Reward model: frozen features of each reply and a Bradley-Terry head
+  P(A > B) = sigmoid(w . (f_A - f_B)), L2-regularised logistic regression, refitted from scratch
+  after every batch of new labels. ``--features``: ``minilm`` = all-MiniLM-L6-v2 (the bundled
+  ``minilm-l6``) embedding of "last human turn + reply" (mean pooling, 256 tokens, cached under
+  var/bench/); ``length`` = four surface features of the reply (log characters, log words, asks a
+  question, says sorry / cannot); ``minilm+length`` = both (the default, with ``--l2 1``: it gave random order
+  the best final accuracy on selection splits, seeds 100-104, disjoint from the reported seeds;
+  see ``--help``). It is not the fine-tuned reward model of a training run: the point is the queue
+  order, and the same head and features serve both orders.
 - Queue orders: "uncertainty" asks for the pool pairs whose current P(A > B) is nearest 0.5
   (the priority ``1 - 2|P - 0.5|`` the app writes); "random" asks in a random order. Both start
   from the same random seed batch.
@@ -89,6 +93,41 @@ def cached_embeddings(examples, data_path: Path) -> tuple[np.ndarray, np.ndarray
     return chosen, rejected, seconds
 
 
+REFUSAL_WORDS = ("sorry", "can't", "cannot", "won't", "not able")
+
+
+def surface_features(reply: str) -> list[float]:
+    """Length and tone of a reply: HH-harmless raters often prefer the shorter, declining answer."""
+    lower = reply.lower()
+    return [
+        float(np.log1p(len(reply))),
+        float(np.log1p(len(reply.split()))),
+        float("?" in reply),
+        float(any(word in lower for word in REFUSAL_WORDS)),
+    ]
+
+
+def pair_features(examples, data_path: Path, kind: str) -> tuple[np.ndarray, np.ndarray, float]:
+    """(chosen, rejected) feature matrices of ``kind``; seconds spent embedding (0 when cached)."""
+    parts_c, parts_r, seconds = [], [], 0.0
+    if "minilm" in kind:
+        c, r, seconds = cached_embeddings(examples, data_path)
+        parts_c.append(c)
+        parts_r.append(r)
+    if "length" in kind:
+        c = np.array([surface_features(e.chosen) for e in examples])
+        r = np.array([surface_features(e.rejected) for e in examples])
+        # Standardise on both sides together (no labels used), so one L2 strength suits all columns.
+        both = np.vstack([c, r])
+        mean, std = both.mean(0), both.std(0) + 1e-9
+        parts_c.append((c - mean) / std)
+        parts_r.append((r - mean) / std)
+    return np.hstack(parts_c), np.hstack(parts_r), seconds
+
+
+FEATURE_KINDS = ("minilm", "length", "minilm+length")
+
+
 def fit(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
     """Bradley-Terry head: argmin_w sum -log P(label) + l2/2 |w|^2, P(A > B) = sigmoid(w . x)."""
 
@@ -137,11 +176,20 @@ def main() -> None:
     parser.add_argument(
         "--l2",
         type=float,
-        default=10.0,
-        help="L2 strength of the head. 10 gave random order its best final accuracy of 0.1/1/10/30 "
-        "(chosen in favour of the baseline, not of uncertainty sampling).",
+        default=1.0,
+        help="L2 strength of the head; chosen with --features below (see there).",
     )
     parser.add_argument("--test-fraction", type=float, default=0.25)
+    parser.add_argument(
+        "--features",
+        choices=FEATURE_KINDS,
+        default="minilm+length",
+        help="Frozen reply features. minilm+length with --l2 1 gave random order its best final "
+        "accuracy (800 random labels) on selection splits, seeds 100-104, disjoint from the reported "
+        "seeds 0-9; uncertainty sampling played no part in the choice. Mean accuracy over those "
+        "splits (l2 1/10/30): minilm 0.549/0.571/0.577, length 0.565/0.566/0.564, minilm+length "
+        "0.585/0.575/0.566; std across splits 0.02-0.03, so the features differ by little.",
+    )
     args = parser.parse_args()
     if not args.data.exists():
         skip(f"{args.data} is not here; this bench needs the HH-RLHF dev file.")
@@ -149,7 +197,7 @@ def main() -> None:
         parser.error("--budget must be at least --batch, and both and --repeats positive.")
 
     examples, skipped_rows = load_pairs(args.data)
-    chosen, rejected, embed_seconds = cached_embeddings(examples, args.data)
+    chosen, rejected, embed_seconds = pair_features(examples, args.data, args.features)
     # Show each pair in a random canonical order: y = 1 when A is the chosen reply.
     flip = np.random.default_rng(args.seed).random(len(examples)) < 0.5
     a = np.where(flip[:, None], rejected, chosen)
@@ -158,6 +206,7 @@ def main() -> None:
 
     started = time.perf_counter()
     curves = {}
+    per_repeat: dict[str, list] = {}
     for order in ("uncertainty", "random"):
         runs = [
             simulate(
@@ -172,6 +221,7 @@ def main() -> None:
             )
             for r in range(args.repeats)
         ]
+        per_repeat[order] = runs
         labels = [n for n, _ in runs[0]]
         curves[order] = [
             {
@@ -191,13 +241,28 @@ def main() -> None:
     )
     fraction = None if reached is None else round(reached / random_final["labels"], 3)
     fraction_held = None if held is None else round(held / random_final["labels"], 3)
+    # The same measure within each split (its own random-order final accuracy as the target), so
+    # the spread across splits is visible. Within one split a curve is noisy, and the first point
+    # above a target is biased early, so this uses "reached and held": from that point on the
+    # uncertainty curve never drops below the target. A split that never gets there is null and
+    # is left out of the mean (counted in splits_never_reaching_random).
+    split_fractions = []
+    for unc_run, rnd_run in zip(per_repeat["uncertainty"], per_repeat["random"], strict=True):
+        goal = rnd_run[-1][1]
+        hit = next(
+            (n for i, (n, _) in enumerate(unc_run) if all(acc >= goal for _, acc in unc_run[i:])), None
+        )
+        split_fractions.append(None if hit is None else round(hit / rnd_run[-1][0], 3))
+    reached_splits = [f for f in split_fractions if f is not None]
     emit(
         {
             "bench": "active_learning",
             "data": str(args.data),
             "pairs": len(examples),
             "rows_skipped": skipped_rows,
-            "model": "frozen all-MiniLM-L6-v2 embeddings + Bradley-Terry (logistic) head, refit per round",
+            "model": f"frozen {args.features} features + Bradley-Terry (logistic) head, refit per round",
+            "features": args.features,
+            "l2": args.l2,
             "budget": args.budget,
             "batch": args.batch,
             "repeats": args.repeats,
@@ -209,6 +274,14 @@ def main() -> None:
             "label_fraction_to_match_random": fraction,
             "labels_uncertainty_needed_and_held": held,
             "label_fraction_to_match_random_and_hold": fraction_held,
+            "label_fraction_per_split_reached_and_held": split_fractions,
+            "label_fraction_per_split_mean": (
+                round(float(np.mean(reached_splits)), 3) if reached_splits else None
+            ),
+            "label_fraction_per_split_std": (
+                round(float(np.std(reached_splits)), 3) if reached_splits else None
+            ),
+            "splits_never_reaching_random": split_fractions.count(None),
             "note": "Mean over repeats; std is across repeats. Accuracy differences smaller than "
             "about std/sqrt(repeats) are noise.",
             "goal": "label_fraction_to_match_random <= 0.7",

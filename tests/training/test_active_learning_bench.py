@@ -1,0 +1,60 @@
+"""The active-learning bench runs end to end at a tiny size on a file the test writes (the real
+run reads ``../shared/data/hh-harmless-dev.jsonl``); ``length`` features need no model."""
+
+import json
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench" / "active_learning.py"
+
+
+def hh_file(path: Path, pairs: int) -> Path:
+    """HH-style rows whose chosen reply is short and declines, the rejected one long and eager."""
+    rng = random.Random(0)
+    rows = []
+    for i in range(pairs):
+        prompt = f"\n\nHuman: how do I do thing {i}?"
+        short = "Sorry, I can't help with that." if rng.random() < 0.8 else "Here is how, step one."
+        long = " ".join(["Sure, here is a long and detailed plan"] * rng.randint(2, 6))
+        chosen, rejected = f"{prompt}\n\nAssistant: {short}", f"{prompt}\n\nAssistant: {long}"
+        rows.append({"chosen": chosen, "rejected": rejected})
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    return path
+
+
+def run_bench(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(BENCH), *args], capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_it_prints_both_curves_and_the_label_fraction_as_one_json_object(tmp_path):
+    data = hh_file(tmp_path / "hh.jsonl", 80)
+
+    result = run_bench("--data", str(data), "--features", "length", "--budget", "30",
+                       "--batch", "10", "--repeats", "2")  # fmt: skip
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout)  # one JSON object and nothing else
+    assert report["pairs"] == 80 and report["features"] == "length"
+    for order in ("uncertainty", "random"):
+        assert [p["labels"] for p in report["curves"][order]] == [10, 20, 30]
+        assert all(0 <= p["accuracy"] <= 1 and p["std"] >= 0 for p in report["curves"][order])
+    # The same seed batch starts both orders, so their first points agree.
+    assert report["curves"]["uncertainty"][0] == report["curves"]["random"][0]
+    assert report["random_final_accuracy"] > 0.75  # the toy file is learnable from length alone
+    fraction = report["label_fraction_to_match_random"]
+    assert fraction is None or 0 < fraction <= 1
+    assert len(report["label_fraction_per_split_reached_and_held"]) == 2
+
+
+def test_it_refuses_a_budget_smaller_than_a_batch(tmp_path):
+    data = hh_file(tmp_path / "hh.jsonl", 20)
+
+    result = run_bench("--data", str(data), "--features", "length", "--budget", "5", "--batch", "10")
+
+    assert result.returncode != 0
+    assert "--budget must be at least --batch" in result.stderr
