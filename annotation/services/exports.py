@@ -1,10 +1,13 @@
 """Exports: choose votes with filters, aggregate them per comparison, stream them through a
 format plugin into a file under ``MEDIA_ROOT/exports/``, record rows and a content hash.
 
-Memory stays constant: comparisons and judgements are read by two server-side cursors, both
-ordered by comparison id, and merged one comparison at a time. Output is deterministic: rows
-follow comparison id then judgement id, keys are in a fixed order, nothing about the export
-itself (time, id) goes into the content, so exporting the same data again gives the same bytes.
+Memory stays constant: comparisons and judgements are read in comparison id order and grouped
+one comparison at a time. On PostgreSQL one ``COPY (... UNION ALL ...) TO STDOUT`` streams both
+(the fast path); elsewhere two server-side cursors are merged (the portable path). Both feed the
+same pair builder and give the same bytes (``tests/annotation/test_export_fast_path.py``).
+Output is deterministic: rows follow comparison id then judgement id, keys are in a fixed order,
+nothing about the export itself (time, id) goes into the content, so exporting the same data
+again gives the same bytes.
 
 Aggregation (``aggregation``) turns the votes of one comparison into one label:
 - ``majority``: the label with the most votes; a shared top is a split (no label).
