@@ -29,9 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--from", dest="date_from", help="First day of judgements (YYYY-MM-DD).")
         parser.add_argument("--to", dest="date_to", help="Last day of judgements (YYYY-MM-DD).")
         parser.add_argument("--annotator", action="append", default=[], help="Only this username (repeat).")
-        parser.add_argument(
-            "--model-version", action="append", default=[], help="A model version (repeat)."
-        )
+        parser.add_argument("--model-version", action="append", default=[], help="A model version (repeat).")
         parser.add_argument("--min-gold-accuracy", help="Leave out annotators below this gold accuracy.")
         parser.add_argument("--exclude-flagged", action="store_true", help="Leave out flagged annotators.")
         parser.add_argument("--min-agreement", help="Leave out comparisons with less agreement.")
