@@ -37,8 +37,21 @@ fi
 pids=()
 stop() {
   trap - INT TERM EXIT
-  echo "Stopping the web server and the worker..."
+  echo "Stopping the web server and the workers..."
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # TERM is Celery's warm shutdown, which would wait for a training run to finish (minutes). After
+  # a few seconds, a cold shutdown (QUIT), then KILL: the run is re-queued (acks late) and resumes
+  # from its last checkpoint the next time the demo starts.
+  for signal in QUIT KILL; do
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+      alive=0
+      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+      [ "$alive" = 0 ] && break
+      sleep 1
+    done
+    [ "$alive" = 0 ] && break
+    for pid in "${pids[@]}"; do kill -"$signal" "$pid" 2>/dev/null || true; done
+  done
   wait || true
 }
 trap 'stop; exit 0' INT TERM  # Ctrl-C is the normal way to end the demo
