@@ -38,7 +38,7 @@ STALE_SECONDS = 4
 
 
 @pytest.fixture
-def broker_url(redis_url):
+def broker_url(redis_url, monkeypatch):
     """A private Redis database as the broker, for this process's Celery app and the workers."""
     import redis
 
@@ -50,6 +50,9 @@ def broker_url(redis_url):
     url = f"{base}/{os.environ.get('E2E_REDIS_DB', '11')}"
     redis.Redis.from_url(url).flushdb()
     saved = (app.conf.broker_url, app.conf.broker_transport_options)
+    # Celery's conf.broker_url prefers the CELERY_BROKER_URL environment variable over the setting
+    # (as `make test` sets it), so both must name the private database.
+    monkeypatch.setenv("CELERY_BROKER_URL", url)
     app.conf.broker_url, app.conf.broker_transport_options = url, {}
     app._after_fork()  # drop pooled connections to the old broker
     yield url
