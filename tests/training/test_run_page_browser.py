@@ -6,7 +6,6 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import chromium, page  # noqa: F401 - shared browser fixtures
 from tests.training.helpers import judged_pairs
 from training.models import TrainingRun
 from training.services import runs
@@ -14,7 +13,7 @@ from training.services import runs
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, project, annotator, project_admin):  # noqa: F811
+def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, project, annotator, project_admin):
     judged_pairs(project, annotator, 3)
     run = runs.run_create(project=project, kind="reward_model", config={"model": "minilm-l6"})
     runs.run_claim(run_id=run.pk, worker_id="w")
