@@ -110,23 +110,13 @@ def save_tiny_bert(path: Path, *, dropout: float = 0.0) -> Path:
 
 def save_tiny_llama(path: Path, *, chat_template: bool = True) -> Path:
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
+
+    from tests.ml.tiny_models import tiny_llama_config
 
     torch.manual_seed(0)
     tok = build_tokenizer("llama", chat_template=chat_template)
-    config = LlamaConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tok.pad_token_id,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        tie_word_embeddings=True,
-    )
+    config = tiny_llama_config(tok, num_attention_heads=2)
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)
     return path

@@ -48,24 +48,32 @@ def tiny_tokenizer(*, chat: bool = True, encoder: bool = False):
     return tokenizer
 
 
+def tiny_llama_config(tokenizer, **overrides):
+    """A 2-layer, 32-wide Llama config sized to ``tokenizer``; tests override what they need."""
+    from transformers import LlamaConfig
+
+    settings = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "pad_token_id": tokenizer.pad_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "bos_token_id": tokenizer.bos_token_id,
+        "tie_word_embeddings": True,
+    }
+    return LlamaConfig(**{**settings, **overrides})
+
+
 def save_tiny_causal_lm(directory: Path, *, seed: int = 0, chat: bool = True) -> Path:
     """A 2-layer Llama with the char tokenizer, saved with save_pretrained."""
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import LlamaForCausalLM
 
     tokenizer = tiny_tokenizer(chat=chat)
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        tie_word_embeddings=True,
-    )
+    config = tiny_llama_config(tokenizer)
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     directory.mkdir(parents=True, exist_ok=True)
