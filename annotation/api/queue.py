@@ -2,6 +2,7 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,16 +14,18 @@ from annotation.api.serializers import (
     NextSerializer,
     SkipSerializer,
     assignment_payload,
+    judgement_input_as_sent,
     judgement_payload,
 )
 from annotation.permissions import ANNOTATE, project_for_action
-from annotation.selectors import project_progress
 from annotation.services.errors import ServiceError
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_for_annotator
 
 
 class NextApi(APIView):
+    renderer_classes = [JSONRenderer]  # a hot endpoint: nothing to negotiate
+
     @extend_schema(
         request=None,
         responses={
@@ -33,14 +36,17 @@ class NextApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=ANNOTATE)
-        assignment = comparison_next_for_annotator(project=project, annotator=request.user)
+        assignment = comparison_next_for_annotator(
+            project=project, annotator=request.user, with_progress=True
+        )
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        progress = project_progress(project=project, annotator=request.user, held=1)
-        return Response({"assignment": assignment_payload(assignment), "progress": progress})
+        return Response({"assignment": assignment_payload(assignment), "progress": assignment.progress})
 
 
 class JudgementApi(APIView):
+    renderer_classes = [JSONRenderer]  # a hot endpoint: nothing to negotiate
+
     @extend_schema(
         request=JudgementInputSerializer,
         responses={
@@ -53,17 +59,20 @@ class JudgementApi(APIView):
         summary="Judge the comparison you hold",
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        form = JudgementInputSerializer(data=request.data)
-        if not form.is_valid():
-            return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
+        data = judgement_input_as_sent(request.data)
+        if data is None:
+            form = JudgementInputSerializer(data=request.data)
+            if not form.is_valid():
+                return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
+            data = form.validated_data
         try:
             judgement, created = judgement_submit(
                 assignment_id=assignment_id,
                 annotator=request.user,
-                choice_shown=form.validated_data["choice"],
-                strength=form.validated_data["strength"],
-                rationale=form.validated_data["rationale"],
-                duration_ms=form.validated_data["duration_ms"],
+                choice_shown=data["choice"],
+                strength=data["strength"],
+                rationale=data["rationale"],
+                duration_ms=data["duration_ms"],
             )
         except ServiceError as error:
             return Response(error.as_dict(), status=error.status_code)

@@ -1,10 +1,10 @@
 """Storing an annotator's verdict on the comparison they hold a lease on."""
 
-import json
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
 from annotation.models import (
@@ -16,14 +16,13 @@ from annotation.models import (
     RationalePolicy,
 )
 from annotation.services.errors import Conflict, ValidationFailed
-from annotation.services.queue import assignment_for_update
+from annotation.services.queue import assignment_for_update, json_column
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 RATIONALE_MAX_CHARS = 10_000
 DURATION_MAX_MS = 2_147_483_647  # the column is a PositiveIntegerField
 
 
-@transaction.atomic
 def judgement_submit(
     *,
     assignment_id: int,
@@ -44,113 +43,156 @@ def judgement_submit(
     (``created=False``) and changes nothing. A lease that ran out may still be submitted while its
     slot is free; once other annotators took the slot it is a ``Conflict`` and nothing is stored.
     The assignment row lock serialises this against a second submit, a skip and the lease sweep.
+
+    PostgreSQL validates against an unlocked read and then stores in one call of
+    ``annotation_judgement_store`` (migration 0004), which takes the row lock and re-reads the
+    status under it; ``display_order`` never changes once leased, so the validated choice still
+    holds. Other databases do it all inside one transaction, step by step.
     """
     now = now or timezone.now()
-    assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator)
-    if assignment.status == AssignmentStatus.SUBMITTED:
-        existing = Judgement.objects.filter(assignment=assignment).first()
-        if existing is not None:
-            return existing, False
-        raise Conflict("This item was judged and the judgement has since been removed.", field="assignment")
+    if connection.vendor == "postgresql":
+        assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator, lock=False)
+    else:
+        with transaction.atomic():
+            assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator)
+            fields = _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)
+            if fields is None:
+                return _stored_judgement(assignment), False
+            judgement = _store_step_by_step(
+                assignment=assignment, annotator=annotator, fields=fields, now=now
+            )
+            assignment.status = AssignmentStatus.SUBMITTED
+            assignment.finished_at = now
+            return judgement, True
+    fields = _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)
+    if fields is None:
+        return _stored_judgement(assignment), False
+    judgement, created = _store_in_one_call(
+        assignment=assignment, annotator=annotator, fields=fields, now=now
+    )
+    if created:
+        assignment.status = AssignmentStatus.SUBMITTED
+        assignment.finished_at = now
+    return judgement, created
 
-    comparison = assignment.comparison
-    project = comparison.project
+
+def _checked_fields(
+    assignment: Assignment, choice_shown: str, strength: int | None, rationale: str, duration_ms: int | None
+) -> dict | None:
+    """The judgement's fields, validated against the project's label scheme; None for a replay."""
+    if assignment.status == AssignmentStatus.SUBMITTED:
+        return None
+    project = assignment.comparison.project
     choice = _canonical_choice(choice_shown=choice_shown, assignment=assignment, project=project)
     _check_strength(strength=strength, choice=choice, project=project)
     rationale = _checked_rationale(rationale=rationale, project=project)
     _check_duration(duration_ms)
-
-    fields = {
+    return {
         "choice": choice,
         "strength": strength,
         "rationale": rationale,
         "duration_ms": duration_ms,
         "display_order": assignment.display_order,
     }
-    store = _store_in_one_statement if connection.vendor == "postgresql" else _store_step_by_step
-    judgement = store(assignment=assignment, annotator=annotator, fields=fields, now=now)
-    assignment.status = AssignmentStatus.SUBMITTED
-    assignment.finished_at = now
-    return judgement, True
+
+
+def _stored_judgement(assignment: Assignment) -> Judgement:
+    existing = Judgement.objects.filter(assignment=assignment).first()
+    if existing is None:
+        raise Conflict(_REMOVED_MESSAGE, field="assignment")
+    return existing
 
 
 _CONFLICT_MESSAGE = (
     "Your lease on this item ran out and other annotators have taken it; "
     "your judgement was not stored. Ask for the next item."
 )
+_REMOVED_MESSAGE = "This item was judged and the judgement has since been removed."
 
-# PostgreSQL: the slot, the judgement and the assignment in one round trip (data-modifying CTEs run
-# once, together, in one statement). The judgement row only exists if the slot was taken, and the
-# assignment is only marked submitted if the judgement was stored.
-_STORE_SQL = """
-WITH slot AS (
-  UPDATE annotation_comparison
-     SET judgement_count = judgement_count + 1{take_free_slot}
-   WHERE id = %(comparison)s{only_if_free}
-  RETURNING id
-), stored AS (
-  INSERT INTO annotation_judgement (comparison_id, annotator_id, assignment_id, choice, strength,
-                                    rationale, duration_ms, display_order, left_response_id, created_at)
-  SELECT slot.id, %(annotator)s::bigint, %(assignment)s::bigint, %(choice)s::text, %(strength)s::smallint,
-         %(rationale)s::text, %(duration_ms)s::integer, %(display_order)s::jsonb, cr.response_id,
-         %(created_at)s::timestamptz
-    FROM slot
-    JOIN annotation_comparisonresponse cr ON cr.comparison_id = slot.id AND cr.position = %(left)s
-  RETURNING id, left_response_id
-), finished AS (
-  UPDATE annotation_assignment SET status = 'submitted', finished_at = %(now)s
-   WHERE id = %(assignment)s AND EXISTS (SELECT 1 FROM stored)
-)
-SELECT /* judgement:store */ (SELECT count(*) FROM slot), (SELECT id FROM stored),
-       (SELECT left_response_id FROM stored)
+_STORE_CALL_SQL = """
+SELECT /* judgement:store */ * FROM annotation_judgement_store(
+    %(assignment)s, %(user)s, %(members_only)s, %(choice)s, %(strength)s::smallint, %(rationale)s,
+    %(duration_ms)s::integer, %(created_at)s, %(now)s)
 """
 
 
-def _store_in_one_statement(*, assignment: Assignment, annotator, fields: dict, now: datetime) -> Judgement:
-    comparison = assignment.comparison
-    held = assignment.status == AssignmentStatus.LEASED
+def _store_in_one_call(
+    *, assignment: Assignment, annotator, fields: dict, now: datetime
+) -> tuple[Judgement, bool]:
+    """PostgreSQL: lock, status check, slot, judgement and assignment in one round trip."""
     created_at = timezone.now()
-    sql = _STORE_SQL.format(
-        # A held lease owns its slot (even past its time, until the sweep comes by); an expired or
-        # skipped one gave it back and takes it again only if it is still free.
-        take_free_slot="" if held else ", open_slots = open_slots - 1",
-        only_if_free="" if held else " AND open_slots > 0",
-    )
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
-            sql,
+            _STORE_CALL_SQL,
             {
-                **fields,
-                "display_order": json.dumps(fields["display_order"]),
-                "comparison": comparison.pk,
-                "annotator": annotator.pk,
                 "assignment": assignment.pk,
-                "left": assignment.display_order[0],
+                "user": annotator.pk,
+                "members_only": not annotator.is_superuser,
+                "choice": fields["choice"],
+                "strength": fields["strength"],
+                "rationale": fields["rationale"],
+                "duration_ms": fields["duration_ms"],
                 "created_at": adapt(created_at),
                 "now": adapt(now),
             },
         )
-        slots_taken, judgement_id, left_response_id = cursor.fetchone()
-    if not slots_taken:
+        (
+            outcome,
+            judgement_id,
+            comparison_id,
+            choice,
+            strength,
+            rationale,
+            duration_ms,
+            display_order,
+            left_response_id,
+            stored_at,
+        ) = cursor.fetchone()
+    if outcome == "missing":
+        raise Http404("No such assignment.")  # deleted, or the caller left the project, since the read
+    if outcome == "removed":
+        raise Conflict(_REMOVED_MESSAGE, field="assignment")
+    if outcome == "conflict":
         raise Conflict(_CONFLICT_MESSAGE, field="assignment")
-    if judgement_id is None:
+    if outcome == "no-left-response":
         raise Conflict(
-            f"Comparison {comparison.pk} has no response in position {assignment.display_order[0]}.",
+            f"Comparison {comparison_id} has no response in position {assignment.display_order[0]}.",
             field="assignment",
         )
-    judgement = Judgement(
-        id=judgement_id,
-        comparison=comparison,
-        annotator=annotator,
-        assignment=assignment,
-        left_response_id=left_response_id,
-        created_at=created_at,
-        **fields,
+    judgement = Judgement.from_db(
+        connection.alias,
+        [
+            "id",
+            "comparison_id",
+            "annotator_id",
+            "assignment_id",
+            "choice",
+            "strength",
+            "rationale",
+            "duration_ms",
+            "display_order",
+            "left_response_id",
+            "created_at",
+        ],
+        [
+            judgement_id,
+            comparison_id,
+            annotator.pk,
+            assignment.pk,
+            choice,
+            strength,
+            rationale,
+            duration_ms,
+            json_column(display_order),
+            left_response_id,
+            stored_at,
+        ],
     )
-    judgement._state.adding = False
-    judgement._state.db = connection.alias
-    return judgement
+    judgement.comparison = assignment.comparison
+    judgement.annotator = annotator
+    judgement.assignment = assignment
+    return judgement, outcome == "stored"
 
 
 def _store_step_by_step(*, assignment: Assignment, annotator, fields: dict, now: datetime) -> Judgement:

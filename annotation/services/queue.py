@@ -30,6 +30,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Response
+from annotation.selectors import PROGRESS_LEFT_CAP, progress_from_counts, project_progress
 from annotation.services.errors import Conflict
 
 # How many stale leases one call to "next" gives back. Small, so no request pays for a backlog;
@@ -38,9 +39,11 @@ EXPIRE_BATCH = 50
 
 # The hot path is written in SQL by hand. "next" runs for every item an annotator sees, and the
 # ORM spent more CPU compiling these statements than PostgreSQL spent running them (measured with
-# bench/annotation_load.py); the SQL also pins down the plan the queue depends on. Every statement
-# is plain SQL that SQLite runs too; the row-lock clauses are added only where the database has
-# them. The /* queue:... */ markers let tests find a statement and EXPLAIN it.
+# bench/annotation_load.py); the SQL also pins down the plan the queue depends on. On PostgreSQL
+# the same statements run inside one function, annotation_queue_next (migration 0004): one round
+# trip instead of nine, with plans PostgreSQL keeps per session. Below is the portable path: plain
+# SQL that SQLite runs too, the row-lock clauses added only where the database has them. The
+# /* queue:... */ markers let tests find a statement and EXPLAIN it.
 
 _LOCK_ANNOTATOR_SQL = "SELECT /* queue:lock-annotator */ 1 FROM {user_table} WHERE {pk} = %(user)s{lock}"
 
@@ -72,7 +75,7 @@ LIMIT %(limit)s{lock}
 _CANDIDATE_SQL = """
 SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots, p.messages,
        (SELECT o.id FROM annotation_assignment o
-         WHERE o.comparison_id = c.id AND o.annotator_id = %(user)s) AS expired_lease_id{slots}
+         WHERE o.comparison_id = c.id AND o.annotator_id = %(user)s) AS expired_lease_id
 FROM annotation_comparison c
 JOIN annotation_prompt p ON p.id = c.prompt_id
 WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s AND c.open_slots > 0
@@ -80,26 +83,6 @@ WHERE c.project_id = %(project)s AND c.is_gold = %(gold)s AND c.open_slots > 0
                    WHERE t.comparison_id = c.id AND t.annotator_id = %(user)s AND t.status <> 'expired')
 ORDER BY c.priority DESC, c.id
 LIMIT 1{lock}
-"""
-
-# PostgreSQL reads the candidate's responses in the same statement (a round trip saved on every
-# "next"); unordered, so the plan has no Sort, and put in position order in Python.
-_SLOTS_COLUMN_PG = """,
-       (SELECT json_agg(json_build_array(cr.position, r.id, r.text))
-          FROM annotation_comparisonresponse cr JOIN annotation_response r ON r.id = cr.response_id
-         WHERE cr.comparison_id = c.id) AS slots"""
-
-# PostgreSQL: the new lease and the slot it takes in one statement.
-_LEASE_SQL_PG = """
-WITH lease AS (
-  INSERT INTO annotation_assignment (comparison_id, annotator_id, status, display_order, leased_at,
-                                     expires_at, finished_at)
-  VALUES (%(comparison)s, %(user)s, 'leased', %(display_order)s::jsonb, %(leased_at)s, %(expires_at)s, NULL)
-  RETURNING id
-), taken AS (
-  UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s
-)
-SELECT /* queue:lease */ id FROM lease
 """
 
 _SLOTS_SQL = """
@@ -167,16 +150,134 @@ def comparison_next_for_annotator(
     annotator: AbstractBaseUser,
     now: datetime | None = None,
     rng: random.Random | None = None,
+    with_progress: bool = False,
 ) -> Assignment | None:
     """The annotator's live lease in ``project``, else a new lease on the best open item, else None.
 
     The returned assignment has ``comparison.prompt`` loaded and ``shown_responses`` set: the
     comparison's responses in the order shown (left first), so the caller can render it without
     further queries. Sides are shuffled into ``display_order`` once per lease; a re-lease after
-    expiry keeps the old order.
+    expiry keeps the old order. ``with_progress`` also sets ``assignment.progress`` (as
+    ``annotation.selectors.project_progress`` counts it, the lease held included).
+
+    PostgreSQL runs it all in one call of ``annotation_queue_next`` (migration 0004); other
+    databases run the same steps one statement at a time.
     """
     now = now or timezone.now()
     rng = rng or random
+    if connection.vendor == "postgresql":
+        return _next_in_one_call(
+            project=project, annotator=annotator, now=now, rng=rng, with_progress=with_progress
+        )
+    assignment = _next_step_by_step(project=project, annotator=annotator, now=now, rng=rng)
+    if assignment is not None and with_progress:
+        assignment.progress = project_progress(project=project, annotator=annotator, held=1, now=now)
+    return assignment
+
+
+# Sides are shuffled by ranking the comparison's positions with a permutation drawn in Python (the
+# caller's rng): comparisons with more responses than this keep the rest in position order.
+SHUFFLE_SLOTS = 8
+
+_NEXT_CALL_SQL = """
+SELECT /* queue:next */ * FROM annotation_queue_next(
+    %(user)s, %(project)s, %(now)s, %(leased_at)s, %(expires_at)s, %(queues)s::boolean[],
+    %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s, %(serve_gold)s)
+"""
+
+
+def _next_in_one_call(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime, rng, with_progress: bool
+) -> Assignment | None:
+    """PostgreSQL: lock, live lease, sweep, candidate, lease and progress in one round trip."""
+    shuffle = list(range(SHUFFLE_SLOTS))
+    rng.shuffle(shuffle)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NEXT_CALL_SQL,
+            {
+                "user": annotator.pk,
+                "project": project.pk,
+                "now": adapt(now),
+                "leased_at": adapt(timezone.now()),
+                "expires_at": adapt(now + timedelta(seconds=project.lease_seconds)),
+                "queues": list(_queue_order(project=project, rng=rng)),
+                "shuffle": shuffle,
+                "expire_batch": EXPIRE_BATCH,
+                "progress_cap": PROGRESS_LEFT_CAP + 1 if with_progress else None,
+                "serve_gold": project.gold_rate > 0,
+            },
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    (
+        assignment_id,
+        display_order,
+        leased_at,
+        expires_at,
+        comparison_id,
+        prompt_id,
+        open_slots,
+        messages,
+        slots,
+        done,
+        open_to_them,
+    ) = row
+    alias = connection.alias
+    display_order = json_column(display_order)
+    assignment = Assignment.from_db(
+        alias,
+        ["id", "comparison_id", "annotator_id", "status", "display_order", "leased_at", "expires_at"],
+        [
+            assignment_id,
+            comparison_id,
+            annotator.pk,
+            AssignmentStatus.LEASED,
+            display_order,
+            leased_at,
+            expires_at,
+        ],
+    )
+    assignment.annotator = annotator
+    by_position = {
+        position: Response.from_db(alias, ["id", "text"], [response_id, text])
+        for position, response_id, text in json_column(slots) or []
+    }
+    _attach_comparison(
+        assignment,
+        project=project,
+        prompt_id=prompt_id,
+        messages=json_column(messages),
+        open_slots=open_slots,
+        slots=by_position,
+    )
+    if with_progress:
+        assignment.progress = progress_from_counts(done=done, open_to_them=open_to_them, held=1)
+    return assignment
+
+
+def _attach_comparison(
+    assignment: Assignment, *, project: Project, prompt_id: int, messages, open_slots: int, slots: dict
+) -> None:
+    comparison = Comparison.from_db(
+        connection.alias,
+        ["id", "project_id", "prompt_id", "open_slots"],
+        [assignment.comparison_id, project.pk, prompt_id, open_slots],
+    )
+    comparison.project = project
+    comparison.prompt = Prompt.from_db(
+        connection.alias, ["id", "project_id", "messages"], [prompt_id, project.pk, messages]
+    )
+    assignment.comparison = comparison
+    assignment.shown_responses = [slots[position] for position in assignment.display_order]
+
+
+def _next_step_by_step(
+    *, project: Project, annotator: AbstractBaseUser, now: datetime, rng
+) -> Assignment | None:
+    """The portable path (SQLite; also runs on PostgreSQL, where tests compare it with the function)."""
     params = {
         "now": connection.ops.adapt_datetimefield_value(now),
         "project": project.pk,
@@ -184,24 +285,21 @@ def comparison_next_for_annotator(
     }
     with transaction.atomic(), connection.cursor() as cursor:
         # Lock the annotator's row first: one annotator's requests (two tabs, a double click)
-        # run one after the other, and the second sees the lease the first made.
+        # run one after the other, and the second sees the lease the first made. The live-lease
+        # check is a statement of its own, after the lock: on PostgreSQL a statement that waited
+        # for a row lock still reads the other tables as they were when it started.
         user_meta = get_user_model()._meta
-        lock_sql = _LOCK_ANNOTATOR_SQL.format(
-            user_table=connection.ops.quote_name(user_meta.db_table),
-            pk=connection.ops.quote_name(user_meta.pk.column),
-            lock=_lock_clause(skip_locked=False),
+        cursor.execute(
+            _LOCK_ANNOTATOR_SQL.format(
+                user_table=connection.ops.quote_name(user_meta.db_table),
+                pk=connection.ops.quote_name(user_meta.pk.column),
+                lock=_lock_clause(skip_locked=False),
+            ),
+            params,
         )
-        postgres = connection.vendor == "postgresql"
-        if postgres:
-            # Both statements in one round trip: sent as one simple query, each still runs with
-            # its own snapshot, so the second sees a lease committed while the first waited.
-            cursor.execute(lock_sql + ";\n" + _LIVE_LEASE_SQL, params)
-            cursor.nextset()
-        else:
-            cursor.execute(lock_sql, params)
-            cursor.execute(_LIVE_LEASE_SQL, params)
+        cursor.execute(_LIVE_LEASE_SQL, params)
         row = cursor.fetchone()
-        if row is not None and row[0] is not None:
+        if row is not None:
             live = Assignment.objects.select_related("comparison__prompt").get(pk=row[0])
             live.shown_responses = _shown_responses(cursor, live.comparison_id, live.display_order)
             return live
@@ -210,9 +308,7 @@ def comparison_next_for_annotator(
         row = None
         for is_gold in _queue_order(project=project, rng=rng):
             cursor.execute(
-                _CANDIDATE_SQL.format(
-                    lock=_lock_clause(skip_locked=True, of="c"), slots=_SLOTS_COLUMN_PG if postgres else ""
-                ),
+                _CANDIDATE_SQL.format(lock=_lock_clause(skip_locked=True, of="c")),
                 {**params, "gold": is_gold},
             )
             row = cursor.fetchone()
@@ -220,14 +316,8 @@ def comparison_next_for_annotator(
                 break
         if row is None:
             return None
-        comparison_id, prompt_id, open_slots, messages, expired_lease_id = row[:5]
-        if postgres:
-            slots = {
-                position: Response.from_db(connection.alias, ["id", "text"], [response_id, text])
-                for position, response_id, text in sorted(_json(row[5]) or [])
-            }
-        else:
-            slots = _slots(cursor, comparison_id)
+        comparison_id, prompt_id, open_slots, messages, expired_lease_id = row
+        slots = _slots(cursor, comparison_id)
         expires_at = now + timedelta(seconds=project.lease_seconds)
         if expired_lease_id is not None:
             # This annotator let a lease on this item run out before; the row is unique per
@@ -237,15 +327,6 @@ def comparison_next_for_annotator(
             assignment.expires_at = expires_at
             assignment.finished_at = None
             assignment.save(update_fields=["status", "expires_at", "finished_at"])
-        elif postgres:
-            assignment = _lease_in_one_statement(
-                cursor,
-                comparison_id=comparison_id,
-                annotator=annotator,
-                slots=slots,
-                expires_at=expires_at,
-                rng=rng,
-            )
         else:
             display_order = list(slots)
             rng.shuffle(display_order)
@@ -255,70 +336,19 @@ def comparison_next_for_annotator(
                 display_order=display_order,
                 expires_at=expires_at,
             )
-        if expired_lease_id is not None or not postgres:
-            cursor.execute(
-                "UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s",
-                {"comparison": comparison_id},
-            )
+        cursor.execute(
+            "UPDATE annotation_comparison SET open_slots = open_slots - 1 WHERE id = %(comparison)s",
+            {"comparison": comparison_id},
+        )
 
-    comparison = Comparison.from_db(
-        connection.alias,
-        ["id", "project_id", "prompt_id", "open_slots"],
-        [comparison_id, project.pk, prompt_id, open_slots - 1],
+    _attach_comparison(
+        assignment,
+        project=project,
+        prompt_id=prompt_id,
+        messages=json_column(messages),
+        open_slots=open_slots - 1,
+        slots=slots,
     )
-    comparison.project = project
-    comparison.prompt = Prompt.from_db(
-        connection.alias,
-        ["id", "project_id", "messages"],
-        [prompt_id, project.pk, _json(messages)],
-    )
-    assignment.comparison = comparison
-    assignment.shown_responses = [slots[position] for position in assignment.display_order]
-    return assignment
-
-
-def _lease_in_one_statement(
-    cursor, *, comparison_id: int, annotator, slots: dict, expires_at: datetime, rng
-) -> Assignment:
-    display_order = list(slots)
-    rng.shuffle(display_order)
-    leased_at = timezone.now()
-    adapt = connection.ops.adapt_datetimefield_value
-    cursor.execute(
-        _LEASE_SQL_PG,
-        {
-            "comparison": comparison_id,
-            "user": annotator.pk,
-            "display_order": json.dumps(display_order),
-            "leased_at": adapt(leased_at),
-            "expires_at": adapt(expires_at),
-        },
-    )
-    (assignment_id,) = cursor.fetchone()
-    assignment = Assignment.from_db(
-        connection.alias,
-        [
-            "id",
-            "comparison_id",
-            "annotator_id",
-            "status",
-            "display_order",
-            "leased_at",
-            "expires_at",
-            "finished_at",
-        ],
-        [
-            assignment_id,
-            comparison_id,
-            annotator.pk,
-            AssignmentStatus.LEASED,
-            display_order,
-            leased_at,
-            expires_at,
-            None,
-        ],
-    )
-    assignment.annotator = annotator
     return assignment
 
 
@@ -361,8 +391,13 @@ _MEMBERS_ONLY = """
   AND EXISTS (SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = %(user)s)"""
 
 
-def assignment_for_update(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
+def assignment_for_update(
+    *, assignment_id: int, annotator: AbstractBaseUser, lock: bool = True
+) -> Assignment:
     """The caller's own assignment, row-locked, with its comparison and project. Needs a transaction.
+
+    ``lock=False`` reads it without the lock (and needs no transaction), for a caller that takes the
+    lock itself later and re-reads what can change (the status) under it.
 
     Someone else's assignment, or one in a project the caller has left, is a 404. The assignment
     carries its status and display order; its project carries the label scheme (slug, allow_tie,
@@ -370,7 +405,7 @@ def assignment_for_update(*, assignment_id: int, annotator: AbstractBaseUser) ->
     """
     sql = _ASSIGNMENT_FOR_UPDATE_SQL.format(
         membership="" if annotator.is_superuser else _MEMBERS_ONLY,
-        lock=_lock_clause(skip_locked=False, of="a"),
+        lock=_lock_clause(skip_locked=False, of="a") if lock else "",
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"assignment": assignment_id, "user": annotator.pk})
@@ -394,21 +429,21 @@ def assignment_for_update(*, assignment_id: int, annotator: AbstractBaseUser) ->
     project = Project.from_db(
         alias,
         ["id", "slug", "allow_tie", "allow_both_bad", "strength_scale", "rationale", "overlap"],
-        [project_id, slug, bool(allow_tie), bool(allow_both_bad), _json(scale), rationale, overlap],
+        [project_id, slug, bool(allow_tie), bool(allow_both_bad), json_column(scale), rationale, overlap],
     )
     comparison = Comparison.from_db(alias, ["id", "project_id"], [comparison_id, project_id])
     comparison.project = project
     assignment = Assignment.from_db(
         alias,
         ["id", "comparison_id", "annotator_id", "status", "display_order"],
-        [pk, comparison_id, annotator.pk, status, _json(display_order)],
+        [pk, comparison_id, annotator.pk, status, json_column(display_order)],
     )
     assignment.comparison = comparison
     assignment.annotator = annotator
     return assignment
 
 
-def _json(value):
+def json_column(value):
     """A JSON column read with a raw cursor: Django has the driver hand it over as text."""
     return json.loads(value) if isinstance(value, str | bytes) else value
 

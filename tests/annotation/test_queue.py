@@ -271,3 +271,61 @@ def test_the_periodic_task_drains_every_stale_lease(project):
     assert leases_expire_task() == 3
     assert not Assignment.objects.filter(status=AssignmentStatus.LEASED).exists()
     assert sorted(Comparison.objects.values_list("open_slots", flat=True)) == [1, 1, 1]
+
+
+class Reversing(random.Random):
+    """Shuffles by reversing, so the sides it produces are known in advance."""
+
+    def shuffle(self, x):
+        x.reverse()
+
+
+def test_a_comparison_of_three_is_shown_in_the_order_the_shuffle_gives(project, annotator):
+    ComparisonFactory.create_pair(project=project, texts=("first", "second", "third"))
+
+    served = comparison_next_for_annotator(project=project, annotator=annotator, rng=Reversing(0))
+
+    assert served.display_order == [2, 1, 0]
+    assert [response.text for response in served.shown_responses] == ["third", "second", "first"]
+    assert Assignment.objects.get(pk=served.pk).display_order == [2, 1, 0]
+
+
+@pytest.mark.parametrize("gold_rate", [0.0, 0.5])
+def test_progress_served_with_the_item_is_what_project_progress_counts(project, annotator, gold_rate):
+    from annotation.selectors import project_progress
+
+    project.gold_rate = gold_rate
+    project.overlap = 2
+    project.save()
+    for _ in range(4):
+        ComparisonFactory.create_pair(project=project)
+    gold_pair(project)
+    regular_first = FixedDraw(0.9)
+    other = member(project, "bob")
+    judge(comparison_next_for_annotator(project=project, annotator=other, rng=regular_first), other)
+    judge(comparison_next_for_annotator(project=project, annotator=annotator, rng=regular_first), annotator)
+    skipped = comparison_next_for_annotator(project=project, annotator=annotator, rng=regular_first)
+    assignment_skip(assignment_id=skipped.pk, annotator=annotator)
+
+    served = comparison_next_for_annotator(
+        project=project, annotator=annotator, rng=regular_first, with_progress=True
+    )
+
+    assert served.progress == project_progress(project=project, annotator=annotator)
+    assert served.progress["done"] == 1
+    # 4 regular items (and 1 gold one where gold is served) less 3 touched, plus the one held.
+    assert served.progress["left"] == (3 if gold_rate else 2)
+
+
+def test_progress_stops_counting_at_the_cap(project, annotator, monkeypatch):
+    from annotation import selectors, services
+
+    monkeypatch.setattr(selectors, "PROGRESS_LEFT_CAP", 3)
+    monkeypatch.setattr(services.queue, "PROGRESS_LEFT_CAP", 3)
+    for _ in range(6):
+        ComparisonFactory.create_pair(project=project)
+
+    served = comparison_next_for_annotator(project=project, annotator=annotator, with_progress=True)
+
+    assert served.progress == {"done": 0, "left": 4, "total": 4, "left_capped": True}
+    assert served.progress == selectors.project_progress(project=project, annotator=annotator)
