@@ -6,6 +6,8 @@ the row is read with a plain cursor and turned into a user directly: the raw que
 (column mapping, converters) was still a fifth of an API request's Python time under py-spy.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.utils.translation import gettext_lazy as _
@@ -13,25 +15,37 @@ from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
 
-def _user_by_token(key: str):
+@cache
+def _user_query() -> tuple[str, list[str]]:
+    """The PostgreSQL lookup and the attribute names of its columns, built once per process."""
     User = get_user_model()
-    join = (
+    fields = User._meta.concrete_fields
+    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in fields)
+    return f"SELECT {columns}{_join()}", [field.attname for field in fields]
+
+
+def _join() -> str:
+    User = get_user_model()
+    return (
         f" FROM {User._meta.db_table} u JOIN {Token._meta.db_table} t"
         f" ON t.user_id = u.{User._meta.pk.column} WHERE t.key = %s"
     )
+
+
+def _user_by_token(key: str):
+    User = get_user_model()
     if connection.vendor != "postgresql":
         # Other databases may hand some columns over in a raw form (SQLite: dates as text);
         # the raw queryset applies the field converters.
-        users = list(User.objects.raw("SELECT u.*" + join, [key]))
+        users = list(User.objects.raw("SELECT u.*" + _join(), [key]))
         return users[0] if users else None
-    fields = User._meta.concrete_fields
-    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in fields)
+    sql, attnames = _user_query()
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns}{join}", [key])
+        cursor.execute(sql, [key])
         row = cursor.fetchone()
     if row is None:
         return None
-    return User.from_db(connection.alias, [field.attname for field in fields], row)
+    return User.from_db(connection.alias, attnames, row)
 
 
 class TokenAuthentication(authentication.TokenAuthentication):

@@ -272,3 +272,42 @@ def test_an_inactive_users_token_is_refused(project, annotator):
     response = api.get("/api/projects/")
     assert response.status_code in (401, 403)
     assert response.json()["detail"] == "User inactive or deleted."
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"choice": "left"},
+        {"choice": "right", "strength": 2, "rationale": "  clearer  ", "duration_ms": 1200},
+        {"choice": "tie", "strength": None, "rationale": "", "duration_ms": None},
+        {"choice": "both_bad", "duration_ms": 0, "extra": "ignored"},
+    ],
+)
+def test_the_judgement_input_fast_path_returns_what_the_serializer_would(payload):
+    from annotation.api.serializers import JudgementInputSerializer, judgement_input_as_sent
+
+    form = JudgementInputSerializer(data=payload)
+    assert form.is_valid(), form.errors
+    assert judgement_input_as_sent(payload) == dict(form.validated_data)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"choice": "middle"},
+        {},
+        {"choice": "left", "strength": "1"},  # the serializer coerces it
+        {"choice": "left", "strength": True},
+        {"choice": "left", "strength": 1.0},
+        {"choice": "left", "duration_ms": -1},
+        {"choice": "left", "rationale": None},
+        {"choice": "left", "rationale": 5},
+        {"choice": "left", "rationale": "a\x00b"},
+        {"choice": "left", "rationale": "\ud800"},
+        ["left"],
+    ],
+)
+def test_anything_else_goes_through_the_serializer(payload):
+    from annotation.api.serializers import judgement_input_as_sent
+
+    assert judgement_input_as_sent(payload) is None
