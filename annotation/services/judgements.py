@@ -11,6 +11,7 @@ from annotation.models import (
     Assignment,
     AssignmentStatus,
     Choice,
+    Comparison,
     Judgement,
     Project,
     RationalePolicy,
@@ -44,36 +45,45 @@ def judgement_submit(
     slot is free; once other annotators took the slot it is a ``Conflict`` and nothing is stored.
     The assignment row lock serialises this against a second submit, a skip and the lease sweep.
 
-    PostgreSQL validates against an unlocked read and then stores in one call of
-    ``annotation_judgement_store`` (migration 0004), which takes the row lock and re-reads the
-    status under it; ``display_order`` never changes once leased, so the validated choice still
-    holds. Other databases do it all inside one transaction, step by step.
+    PostgreSQL does it in one call of ``annotation_judgement_submit`` (migration 0005) when the
+    input is of the plain types a JSON body carries; the function checks the label scheme under
+    the row lock and, when the input does not fit it, stores nothing and returns the scheme for
+    the checks below to name the problem. Anything else, and other databases, go step by step
+    inside one transaction.
     """
     now = now or timezone.now()
     if connection.vendor == "postgresql":
-        assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator, lock=False)
-    else:
-        with transaction.atomic():
-            assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator)
-            fields = _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)
-            if fields is None:
-                return _stored_judgement(assignment), False
-            judgement = _store_step_by_step(
-                assignment=assignment, annotator=annotator, fields=fields, now=now
+        plain = _plain_input(choice_shown, strength, rationale, duration_ms)
+        if plain is not None:
+            submitted = _submit_in_one_call(
+                assignment_id=assignment_id, annotator=annotator, now=now, **plain
             )
-            assignment.status = AssignmentStatus.SUBMITTED
-            assignment.finished_at = now
-            return judgement, True
+            if submitted is not None:
+                return submitted
+    return _submit_step_by_step(
+        assignment_id=assignment_id,
+        annotator=annotator,
+        choice_shown=choice_shown,
+        strength=strength,
+        rationale=rationale,
+        duration_ms=duration_ms,
+        now=now,
+    )
+
+
+@transaction.atomic
+def _submit_step_by_step(
+    *, assignment_id: int, annotator, choice_shown, strength, rationale, duration_ms, now: datetime
+) -> tuple[Judgement, bool]:
+    """The portable path: lock, check, store, one statement at a time (runs on PostgreSQL too)."""
+    assignment = assignment_for_update(assignment_id=assignment_id, annotator=annotator)
     fields = _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)
     if fields is None:
         return _stored_judgement(assignment), False
-    judgement, created = _store_in_one_call(
-        assignment=assignment, annotator=annotator, fields=fields, now=now
-    )
-    if created:
-        assignment.status = AssignmentStatus.SUBMITTED
-        assignment.finished_at = now
-    return judgement, created
+    judgement = _store_step_by_step(assignment=assignment, annotator=annotator, fields=fields, now=now)
+    assignment.status = AssignmentStatus.SUBMITTED
+    assignment.finished_at = now
+    return judgement, True
 
 
 def _checked_fields(
@@ -109,30 +119,64 @@ _CONFLICT_MESSAGE = (
 )
 _REMOVED_MESSAGE = "This item was judged and the judgement has since been removed."
 
-_STORE_CALL_SQL = """
-SELECT /* judgement:store */ * FROM annotation_judgement_store(
-    %(assignment)s, %(user)s, %(members_only)s, %(choice)s, %(strength)s::smallint, %(rationale)s,
+_SUBMIT_CALL_SQL = """
+SELECT /* judgement:submit */ * FROM annotation_judgement_submit(
+    %(assignment)s, %(user)s, %(members_only)s, %(choice_shown)s, %(strength)s::smallint, %(rationale)s,
     %(duration_ms)s::integer, %(created_at)s, %(now)s)
 """
+_SMALLINT = range(-32768, 32768)
 
 
-def _store_in_one_call(
-    *, assignment: Assignment, annotator, fields: dict, now: datetime
-) -> tuple[Judgement, bool]:
-    """PostgreSQL: lock, status check, slot, judgement and assignment in one round trip."""
+def _plain_input(choice_shown, strength, rationale, duration_ms) -> dict | None:
+    """The input as the one-call path takes it, if it is of plain types and passes the checks that
+    do not depend on the project (rationale stripped); None sends it down the portable path, whose
+    checks name what is wrong, after a replay has had its chance to return the stored judgement."""
+    if rationale is None:
+        rationale = ""
+    if (
+        not isinstance(choice_shown, str)
+        or choice_shown not in SHOWN_CHOICES
+        or not (strength is None or (_plain_int(strength) and strength in _SMALLINT))
+        or not isinstance(rationale, str)
+        or not (duration_ms is None or (_plain_int(duration_ms) and 0 <= duration_ms <= DURATION_MAX_MS))
+    ):
+        return None
+    rationale = rationale.strip()
+    if len(rationale) > RATIONALE_MAX_CHARS:
+        return None
+    return {
+        "choice_shown": choice_shown,
+        "strength": strength,
+        "rationale": rationale,
+        "duration_ms": duration_ms,
+    }
+
+
+def _plain_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _submit_in_one_call(
+    *, assignment_id: int, annotator, choice_shown: str, strength, rationale: str, duration_ms, now: datetime
+) -> tuple[Judgement, bool] | None:
+    """PostgreSQL: lock, replay check, label scheme, slot, judgement and assignment in one round trip.
+
+    None when the function's checks refused the input but the Python ones accept it (a scheme it
+    does not read, such as a strength scale that is not a list): the caller takes the portable path.
+    """
     created_at = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
     with connection.cursor() as cursor:
         cursor.execute(
-            _STORE_CALL_SQL,
+            _SUBMIT_CALL_SQL,
             {
-                "assignment": assignment.pk,
+                "assignment": assignment_id,
                 "user": annotator.pk,
                 "members_only": not annotator.is_superuser,
-                "choice": fields["choice"],
-                "strength": fields["strength"],
-                "rationale": fields["rationale"],
-                "duration_ms": fields["duration_ms"],
+                "choice_shown": choice_shown,
+                "strength": strength,
+                "rationale": rationale,
+                "duration_ms": duration_ms,
                 "created_at": adapt(created_at),
                 "now": adapt(now),
             },
@@ -142,26 +186,56 @@ def _store_in_one_call(
             judgement_id,
             comparison_id,
             choice,
-            strength,
-            rationale,
-            duration_ms,
+            stored_strength,
+            stored_rationale,
+            stored_duration_ms,
             display_order,
             left_response_id,
             stored_at,
+            status,
+            project_id,
+            slug,
+            allow_tie,
+            allow_both_bad,
+            strength_scale,
+            rationale_policy,
+            overlap,
         ) = cursor.fetchone()
     if outcome == "missing":
-        raise Http404("No such assignment.")  # deleted, or the caller left the project, since the read
+        raise Http404("No such assignment.")
     if outcome == "removed":
         raise Conflict(_REMOVED_MESSAGE, field="assignment")
     if outcome == "conflict":
         raise Conflict(_CONFLICT_MESSAGE, field="assignment")
+    display_order = json_column(display_order)
     if outcome == "no-left-response":
         raise Conflict(
-            f"Comparison {comparison_id} has no response in position {assignment.display_order[0]}.",
+            f"Comparison {comparison_id} has no response in position {display_order[0]}.",
             field="assignment",
         )
+    alias = connection.alias
+    project = Project.from_db(
+        alias,
+        ["id", "slug", "allow_tie", "allow_both_bad", "strength_scale", "rationale", "overlap"],
+        [project_id, slug, allow_tie, allow_both_bad, json_column(strength_scale), rationale_policy, overlap],
+    )
+    comparison = Comparison.from_db(alias, ["id", "project_id"], [comparison_id, project_id])
+    comparison.project = project
+    assignment = Assignment.from_db(
+        alias,
+        ["id", "comparison_id", "annotator_id", "status", "display_order"],
+        [assignment_id, comparison_id, annotator.pk, status, display_order],
+    )
+    assignment.comparison = comparison
+    assignment.annotator = annotator
+    if outcome == "invalid":
+        _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)  # raises, naming why
+        return None
+    if outcome == "stored":
+        assignment.status = AssignmentStatus.SUBMITTED
+        assignment.finished_at = now
     judgement = Judgement.from_db(
-        connection.alias,
+        alias,
         [
             "id",
             "comparison_id",
@@ -179,17 +253,17 @@ def _store_in_one_call(
             judgement_id,
             comparison_id,
             annotator.pk,
-            assignment.pk,
+            assignment_id,
             choice,
-            strength,
-            rationale,
-            duration_ms,
-            json_column(display_order),
+            stored_strength,
+            stored_rationale,
+            stored_duration_ms,
+            display_order,
             left_response_id,
             stored_at,
         ],
     )
-    judgement.comparison = assignment.comparison
+    judgement.comparison = comparison
     judgement.annotator = annotator
     judgement.assignment = assignment
     return judgement, outcome == "stored"

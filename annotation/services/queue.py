@@ -391,13 +391,8 @@ _MEMBERS_ONLY = """
   AND EXISTS (SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = %(user)s)"""
 
 
-def assignment_for_update(
-    *, assignment_id: int, annotator: AbstractBaseUser, lock: bool = True
-) -> Assignment:
+def assignment_for_update(*, assignment_id: int, annotator: AbstractBaseUser) -> Assignment:
     """The caller's own assignment, row-locked, with its comparison and project. Needs a transaction.
-
-    ``lock=False`` reads it without the lock (and needs no transaction), for a caller that takes the
-    lock itself later and re-reads what can change (the status) under it.
 
     Someone else's assignment, or one in a project the caller has left, is a 404. The assignment
     carries its status and display order; its project carries the label scheme (slug, allow_tie,
@@ -405,7 +400,7 @@ def assignment_for_update(
     """
     sql = _ASSIGNMENT_FOR_UPDATE_SQL.format(
         membership="" if annotator.is_superuser else _MEMBERS_ONLY,
-        lock=_lock_clause(skip_locked=False, of="a") if lock else "",
+        lock=_lock_clause(skip_locked=False, of="a"),
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, {"assignment": assignment_id, "user": annotator.pk})

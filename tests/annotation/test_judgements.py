@@ -186,46 +186,6 @@ def test_a_skipped_item_can_be_judged_while_its_slot_is_free(assignment, annotat
     assert (comparison.open_slots, comparison.judgement_count) == (0, 1)
 
 
-def test_a_submit_racing_its_own_replay_returns_the_stored_judgement(assignment, annotator, comparison):
-    """The unlocked read saw a lease; by the time the store takes the lock it was submitted."""
-    from annotation.services import judgements
-    from annotation.services.queue import assignment_for_update
-
-    first, _ = submit(assignment, annotator, choice="right")
-    stale = assignment_for_update(assignment_id=assignment.pk, annotator=annotator, lock=False)
-    stale.status = AssignmentStatus.LEASED  # as read before the first submit committed
-    fields = judgements._checked_fields(stale, "left", 1, "", 10)
-
-    store = (
-        judgements._store_in_one_call
-        if judgements.connection.vendor == "postgresql"
-        else pytest.skip("the one-call store is PostgreSQL's")
-    )
-    again, created = store(assignment=stale, annotator=annotator, fields=fields, now=timezone.now())
-
-    assert created is False
-    assert again.pk == first.pk
-    assert again.choice == first.choice
-    assert Judgement.objects.count() == 1
-    assert Comparison.objects.get(pk=comparison.pk).judgement_count == 1
-
-
-def test_leaving_the_project_between_the_read_and_the_store_is_a_404(project, assignment, annotator):
-    from annotation.models import Membership
-    from annotation.services import judgements
-    from annotation.services.queue import assignment_for_update
-
-    if judgements.connection.vendor != "postgresql":
-        pytest.skip("the one-call store is PostgreSQL's")
-    read = assignment_for_update(assignment_id=assignment.pk, annotator=annotator, lock=False)
-    fields = judgements._checked_fields(read, "left", 1, "", 10)
-    Membership.objects.filter(project=project, user=annotator).delete()
-
-    with pytest.raises(Http404):
-        judgements._store_in_one_call(assignment=read, annotator=annotator, fields=fields, now=timezone.now())
-    assert not Judgement.objects.exists()
-
-
 def test_a_judgement_removed_after_submitting_is_a_conflict_not_a_second_judgement(assignment, annotator):
     submit(assignment, annotator)
     Judgement.objects.all().delete()

@@ -1,0 +1,199 @@
+"""PostgreSQL only: a judgement in one call, its label-scheme checks included.
+
+Replaces ``annotation_judgement_store`` (0004), which needed the caller to read the assignment and
+its project first to validate the input: one round trip per submit, and a round trip was the
+largest cost left per request (bench/annotation_load.py). The checks that depend on the project
+(ties, "both bad", pairs for left/right, strength against the scale, the rationale policy) are
+made here, under the assignment's row lock; when they fail, the function stores nothing and hands
+back the label scheme, and ``annotation.services.judgements`` runs its own checks on it to name the
+problem. Those Python checks stay the definition: a test runs both over every combination of
+scheme and input and requires that this function never accepts what they refuse.
+"""
+
+import importlib
+
+from django.db import migrations
+
+SUBMIT_SQL = """
+CREATE OR REPLACE FUNCTION annotation_judgement_submit(
+    p_assignment bigint,
+    p_user integer,
+    p_members_only boolean,
+    p_choice_shown text,
+    p_strength smallint,
+    p_rationale text,
+    p_duration_ms integer,
+    p_created_at timestamptz,
+    p_now timestamptz
+) RETURNS TABLE (
+    outcome text,
+    judgement_id bigint,
+    judgement_comparison_id bigint,
+    judgement_choice text,
+    judgement_strength smallint,
+    judgement_rationale text,
+    judgement_duration_ms integer,
+    judgement_display_order jsonb,
+    judgement_left_response_id bigint,
+    judgement_created_at timestamptz,
+    scheme_status text,
+    scheme_project_id bigint,
+    scheme_slug text,
+    scheme_allow_tie boolean,
+    scheme_allow_both_bad boolean,
+    scheme_strength_scale jsonb,
+    scheme_rationale text,
+    scheme_overlap integer
+)
+LANGUAGE plpgsql VOLATILE
+AS $fn$
+DECLARE
+    v_order jsonb;
+    v_choice text;
+    v_scale integer;
+    v_valid boolean;
+BEGIN
+    -- The caller's own assignment, row-locked: this serialises a double submit, a skip and the
+    -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing'.
+    SELECT /* judgement:assignment */ a.status, a.comparison_id, a.display_order,
+           p.id, p.slug, p.allow_tie, p.allow_both_bad, p.strength_scale, p.rationale, p.overlap
+      INTO scheme_status, judgement_comparison_id, v_order,
+           scheme_project_id, scheme_slug, scheme_allow_tie, scheme_allow_both_bad,
+           scheme_strength_scale, scheme_rationale, scheme_overlap
+      FROM annotation_assignment a
+      JOIN annotation_comparison c ON c.id = a.comparison_id
+      JOIN annotation_project p ON p.id = c.project_id
+     WHERE a.id = p_assignment AND a.annotator_id = p_user
+       AND (NOT p_members_only OR EXISTS (
+             SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = p_user))
+       FOR NO KEY UPDATE OF a;
+    IF NOT FOUND THEN
+        outcome := 'missing';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    judgement_display_order := v_order;
+
+    IF scheme_status = 'submitted' THEN
+        -- A replay: the judgement already stored, unchanged (whatever this request says).
+        SELECT 'replay', j.id, j.choice, j.strength, j.rationale, j.duration_ms, j.display_order,
+               j.left_response_id, j.created_at
+          INTO outcome, judgement_id, judgement_choice, judgement_strength, judgement_rationale,
+               judgement_duration_ms, judgement_display_order, judgement_left_response_id,
+               judgement_created_at
+          FROM annotation_judgement j WHERE j.assignment_id = p_assignment;
+        IF NOT FOUND THEN
+            outcome := 'removed';
+        END IF;
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    -- The label scheme (annotation.services.judgements._checked_fields decides; this must never
+    -- accept less strictly than it does).
+    v_scale := CASE WHEN jsonb_typeof(scheme_strength_scale) = 'array'
+                    THEN jsonb_array_length(scheme_strength_scale) END;
+    IF p_choice_shown = 'tie' THEN
+        v_choice := 'tie';
+        v_valid := scheme_allow_tie;
+    ELSIF p_choice_shown = 'both_bad' THEN
+        v_choice := 'both_bad';
+        v_valid := scheme_allow_both_bad;
+    ELSIF p_choice_shown IN ('left', 'right') AND jsonb_typeof(v_order) = 'array'
+          AND jsonb_array_length(v_order) = 2 THEN
+        v_choice := CASE WHEN (v_order->>(CASE WHEN p_choice_shown = 'left' THEN 0 ELSE 1 END))::integer = 0
+                         THEN 'a' ELSE 'b' END;
+        v_valid := true;
+    ELSE
+        v_valid := false;
+    END IF;
+    IF v_scale IS NULL THEN
+        v_valid := false;  -- not a list: let the Python checks say what they make of it
+    ELSIF v_choice IN ('a', 'b') AND v_scale > 0 THEN
+        v_valid := v_valid AND p_strength IS NOT NULL AND p_strength >= 0 AND p_strength < v_scale;
+    ELSE
+        v_valid := v_valid AND p_strength IS NULL;
+    END IF;
+    v_valid := v_valid AND p_rationale IS NOT NULL AND NOT (
+        (scheme_rationale = 'required' AND p_rationale = '')
+        OR (scheme_rationale = 'off' AND p_rationale <> '')
+        OR scheme_rationale NOT IN ('required', 'optional', 'off'));
+    v_valid := v_valid AND (p_duration_ms IS NULL OR p_duration_ms >= 0);
+    IF NOT coalesce(v_valid, false) THEN
+        outcome := 'invalid';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    SELECT cr.response_id INTO judgement_left_response_id
+      FROM annotation_comparisonresponse cr
+     WHERE cr.comparison_id = judgement_comparison_id AND cr.position = (v_order->>0)::integer;
+    IF NOT FOUND THEN
+        outcome := 'no-left-response';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    IF scheme_status = 'leased' THEN
+        -- A held lease owns its slot (even past its time, until the sweep comes by).
+        UPDATE annotation_comparison c SET judgement_count = c.judgement_count + 1
+         WHERE c.id = judgement_comparison_id;
+    ELSE
+        -- Expired or skipped: the slot went back to the pool; take it again only if still free.
+        UPDATE annotation_comparison c
+           SET open_slots = c.open_slots - 1, judgement_count = c.judgement_count + 1
+         WHERE c.id = judgement_comparison_id AND c.open_slots > 0;
+        IF NOT FOUND THEN
+            outcome := 'conflict';
+            RETURN NEXT;
+            RETURN;
+        END IF;
+    END IF;
+
+    INSERT INTO annotation_judgement (comparison_id, annotator_id, assignment_id, choice, strength,
+                                      rationale, duration_ms, display_order, left_response_id,
+                                      created_at)
+    VALUES (judgement_comparison_id, p_user, p_assignment, v_choice, p_strength, p_rationale,
+            p_duration_ms, v_order, judgement_left_response_id, p_created_at)
+    RETURNING id, choice, strength, rationale, duration_ms, created_at
+      INTO judgement_id, judgement_choice, judgement_strength, judgement_rationale,
+           judgement_duration_ms, judgement_created_at;
+    UPDATE annotation_assignment a SET status = 'submitted', finished_at = p_now
+     WHERE a.id = p_assignment;
+    outcome := 'stored';
+    RETURN NEXT;
+END
+$fn$;
+"""
+
+DROP_STORE_SQL = """
+DROP FUNCTION IF EXISTS annotation_judgement_store(bigint, integer, boolean, text, smallint, text,
+                                                   integer, timestamptz, timestamptz);
+"""
+
+DROP_SUBMIT_SQL = """
+DROP FUNCTION IF EXISTS annotation_judgement_submit(bigint, integer, boolean, text, smallint, text,
+                                                    integer, timestamptz, timestamptz);
+"""
+
+
+def create_function(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return  # SQLite validates and stores step by step, from Python
+    schema_editor.execute(SUBMIT_SQL, params=None)
+    schema_editor.execute(DROP_STORE_SQL, params=None)
+
+
+def drop_function(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute(DROP_SUBMIT_SQL, params=None)
+    # Going back to 0004 means its store function again.
+    module = importlib.import_module("annotation.migrations.0004_queue_functions_postgres")
+    schema_editor.execute(module.STORE_SQL, params=None)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("annotation", "0004_queue_functions_postgres")]
+
+    operations = [migrations.RunPython(create_function, drop_function)]
