@@ -11,6 +11,7 @@ an action get a 403 that names the roles that do.
 from collections.abc import Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.http import Http404
 from rest_framework.exceptions import PermissionDenied
 
 from annotation.models import Project, Role
@@ -27,8 +28,15 @@ def project_for_action(*, user: AbstractBaseUser, slug: str, allowed: Iterable[s
     Raises Http404 for outsiders and PermissionDenied (403) for members with another role.
     """
     project, role = project_with_role(user=user, slug=slug)
+    require_role(role, allowed)
+    return project, role
+
+
+def require_role(role: str | None, allowed: Iterable[str]) -> None:
+    """Http404 when there is no role (an outsider), PermissionDenied (403) when it is not allowed."""
+    if role is None:
+        raise Http404("No such project.")
     allowed = frozenset(allowed)
     if role not in allowed:
         needed = " or ".join(sorted(allowed))
         raise PermissionDenied(f"Your role in this project is {role}; this needs {needed}.")
-    return project, role

@@ -17,10 +17,10 @@ from annotation.api.serializers import (
     judgement_input_as_sent,
     judgement_payload,
 )
-from annotation.permissions import ANNOTATE, project_for_action
+from annotation.permissions import ANNOTATE, require_role
 from annotation.services.errors import ServiceError
 from annotation.services.judgements import judgement_submit
-from annotation.services.queue import assignment_skip, comparison_next_for_annotator
+from annotation.services.queue import assignment_skip, comparison_next_by_slug
 
 
 class NextApi(APIView):
@@ -35,10 +35,10 @@ class NextApi(APIView):
         summary="Lease the next comparison (or get back the one you hold)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        project, _ = project_for_action(user=request.user, slug=slug, allowed=ANNOTATE)
-        assignment = comparison_next_for_annotator(
-            project=project, annotator=request.user, with_progress=True
+        role, assignment = comparison_next_by_slug(
+            slug=slug, annotator=request.user, allowed=ANNOTATE, with_progress=True
         )
+        require_role(role, ANNOTATE)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response({"assignment": assignment_payload(assignment), "progress": assignment.progress})

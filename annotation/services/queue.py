@@ -30,7 +30,12 @@ from django.http import Http404
 from django.utils import timezone
 
 from annotation.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Response
-from annotation.selectors import PROGRESS_LEFT_CAP, progress_from_counts, project_progress
+from annotation.selectors import (
+    PROGRESS_LEFT_CAP,
+    progress_from_counts,
+    project_progress,
+    project_with_role,
+)
 from annotation.services.errors import Conflict
 
 # How many stale leases one call to "next" gives back. Small, so no request pays for a backlog;
@@ -186,6 +191,76 @@ SELECT /* queue:next */ * FROM annotation_queue_next(
 """
 
 
+def comparison_next_by_slug(
+    *,
+    slug: str,
+    annotator: AbstractBaseUser,
+    allowed: frozenset[str],
+    now: datetime | None = None,
+    rng: random.Random | None = None,
+    with_progress: bool = False,
+) -> tuple[str | None, Assignment | None]:
+    """``comparison_next_for_annotator`` in the project ``slug``; returns (role, assignment).
+
+    The role is the caller's in that project (superusers act as admins), None for an outsider; an
+    item is leased only when the role is in ``allowed`` (``annotation.permissions.require_role``
+    turns the rest into a 404 or a 403). PostgreSQL looks the project up inside the same call,
+    ``annotation_queue_next_in`` (migration 0006): "next" is then one round trip after the token.
+    """
+    now = now or timezone.now()
+    rng = rng or random
+    if connection.vendor != "postgresql" or not annotator.is_authenticated:
+        try:
+            project, role = project_with_role(user=annotator, slug=slug)
+        except Http404:
+            return None, None
+        if role not in allowed:
+            return role, None
+        assignment = comparison_next_for_annotator(
+            project=project, annotator=annotator, now=now, rng=rng, with_progress=with_progress
+        )
+        return role, assignment
+    shuffle = list(range(SHUFFLE_SLOTS))
+    rng.shuffle(shuffle)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _NEXT_IN_CALL_SQL,
+            {
+                "user": annotator.pk,
+                "superuser": annotator.is_superuser,
+                "slug": slug,
+                "roles": sorted(allowed),
+                "now": adapt(now),
+                "leased_at": adapt(timezone.now()),
+                "gold_draw": rng.random(),
+                "shuffle": shuffle,
+                "expire_batch": EXPIRE_BATCH,
+                "progress_cap": PROGRESS_LEFT_CAP + 1 if with_progress else None,
+            },
+        )
+        outcome, role, project_id, gold_rate, lease_seconds, overlap, *lease = cursor.fetchone()
+    if outcome == "no-project":
+        return None, None
+    if outcome != "leased":
+        return role, None  # 'forbidden', or 'empty': nothing left for them
+    project = Project.from_db(
+        connection.alias,
+        ["id", "slug", "gold_rate", "lease_seconds", "overlap"],
+        [project_id, slug, gold_rate, lease_seconds, overlap],
+    )
+    return role, _assignment_from_row(
+        lease, project=project, annotator=annotator, with_progress=with_progress
+    )
+
+
+_NEXT_IN_CALL_SQL = """
+SELECT /* queue:next-in */ * FROM annotation_queue_next_in(
+    %(user)s, %(superuser)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s, %(gold_draw)s,
+    %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
+"""
+
+
 def _next_in_one_call(
     *, project: Project, annotator: AbstractBaseUser, now: datetime, rng, with_progress: bool
 ) -> Assignment | None:
@@ -212,6 +287,11 @@ def _next_in_one_call(
         row = cursor.fetchone()
     if row is None:
         return None
+    return _assignment_from_row(row, project=project, annotator=annotator, with_progress=with_progress)
+
+
+def _assignment_from_row(row, *, project: Project, annotator, with_progress: bool) -> Assignment:
+    """The assignment, its comparison, prompt and shown responses from a row of annotation_queue_next."""
     (
         assignment_id,
         display_order,

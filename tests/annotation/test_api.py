@@ -220,10 +220,10 @@ def test_next_and_submit_use_a_fixed_small_number_of_queries(
     for _ in range(20):
         ComparisonFactory.create_pair(project=project)
     # SQLite's budgets include the SAVEPOINT/RELEASE pair the test's own transaction adds around the
-    # service. PostgreSQL runs each request as the token lookup, (for next) the project lookup, and
-    # one function call (migrations 0004 and 0005); SQLite runs the steps one by one.
+    # service. PostgreSQL runs each request as the token lookup and one function call (migrations
+    # 0004-0006); SQLite runs the steps one by one.
     postgres = connection.vendor == "postgresql"
-    with django_assert_max_num_queries(3 if postgres else 12):
+    with django_assert_max_num_queries(2 if postgres else 12):
         assignment_id = next_item(api, project).json()["assignment"]["id"]
     with django_assert_max_num_queries(2 if postgres else 8):
         response = api.post(

@@ -329,3 +329,73 @@ def test_progress_stops_counting_at_the_cap(project, annotator, monkeypatch):
 
     assert served.progress == {"done": 0, "left": 4, "total": 4, "left_capped": True}
     assert served.progress == selectors.project_progress(project=project, annotator=annotator)
+
+
+def test_next_by_slug_leases_in_that_project_with_the_projects_lease_time(project, annotator):
+    from annotation.permissions import ANNOTATE
+    from annotation.services.queue import comparison_next_by_slug
+
+    project.lease_seconds = 90
+    project.save()
+    comparison = ComparisonFactory.create_pair(project=project)
+    now = timezone.now()
+
+    role, served = comparison_next_by_slug(
+        slug=project.slug, annotator=annotator, allowed=ANNOTATE, now=now, with_progress=True
+    )
+
+    assert role == "annotator"
+    assert served.comparison == comparison
+    assert Assignment.objects.get(pk=served.pk).expires_at == now + timedelta(seconds=90)
+    assert served.progress == {"done": 0, "left": 1, "total": 1, "left_capped": False}
+
+
+def test_next_by_slug_follows_the_gold_draw(project, annotator):
+    from annotation.permissions import ANNOTATE
+    from annotation.services.queue import comparison_next_by_slug
+
+    project.gold_rate = 0.2
+    project.save()
+    regular = ComparisonFactory.create_pair(project=project)
+    gold = gold_pair(project)
+
+    _, served = comparison_next_by_slug(
+        slug=project.slug, annotator=annotator, allowed=ANNOTATE, rng=FixedDraw(0.1)
+    )
+    assert served.comparison == gold
+    judge(served, annotator)
+    _, served = comparison_next_by_slug(
+        slug=project.slug, annotator=annotator, allowed=ANNOTATE, rng=FixedDraw(0.9)
+    )
+    assert served.comparison == regular
+
+
+def test_next_by_slug_leases_nothing_for_an_outsider_or_a_role_not_allowed(project, annotator):
+    from annotation.services.queue import comparison_next_by_slug
+    from tests.factories import UserFactory
+
+    ComparisonFactory.create_pair(project=project)
+
+    assert comparison_next_by_slug(
+        slug=project.slug, annotator=UserFactory(), allowed=frozenset({"annotator"})
+    ) == (None, None)
+    assert comparison_next_by_slug(slug=project.slug, annotator=annotator, allowed=frozenset({"admin"})) == (
+        "annotator",
+        None,
+    )
+    nowhere = comparison_next_by_slug(slug="nowhere", annotator=annotator, allowed=frozenset({"annotator"}))
+    assert nowhere == (None, None)
+    assert not Assignment.objects.exists()
+
+
+def test_next_by_slug_lets_a_superuser_in_as_admin(project):
+    from annotation.services.queue import comparison_next_by_slug
+    from tests.factories import UserFactory
+
+    comparison = ComparisonFactory.create_pair(project=project)
+    root = UserFactory(is_superuser=True)
+
+    role, served = comparison_next_by_slug(slug=project.slug, annotator=root, allowed=frozenset({"admin"}))
+
+    assert role == "admin"
+    assert served.comparison == comparison
