@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from bench import common, dpo_vs_trl, reward_quality, reward_vs_trl
+from bench import active_learning, active_learning_select, common, dpo_vs_trl, reward_quality, reward_vs_trl
 from tests.ml.tiny_models import save_tiny_causal_lm, save_tiny_encoder
 
 REPLIES = ["Sure, here is how.", "No.", "I am happy to help!", "Go away.", "Let me explain.", "Whatever."]
@@ -72,7 +72,9 @@ def test_the_quality_bench_trains_both_on_one_split(tmp_path, hh_file, capsys):
     assert result["trl_kept_pairs"] == 25  # truncated ids, so TRL drops nothing
 
 
-@pytest.mark.parametrize("bench", [reward_vs_trl, dpo_vs_trl, reward_quality])
+@pytest.mark.parametrize(
+    "bench", [reward_vs_trl, dpo_vs_trl, reward_quality, active_learning, active_learning_select]
+)
 def test_a_bench_without_its_data_is_skipped_cleanly(bench, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         bench.main(["--data", str(tmp_path / "absent.jsonl")])
@@ -86,6 +88,12 @@ def test_flops_count_matmul_parameters_and_attention_per_real_token():
     assert flops == 3 * (3 * (20 + 16 * 3) + 5 * (20 + 16 * 5))
 
 
+def test_in_an_encoder_every_token_attends_to_the_whole_sequence():
+    flops = common.train_flops(matmul_params=10, n_layers=2, d_model=4, sequences=[3, 5], bidirectional=True)
+    # attention per token: scores and weighted values, 2 x len x d each, in each of 2 layers
+    assert flops == 3 * (3 * (20 + 32 * 3) + 5 * (20 + 32 * 5))
+
+
 def test_the_kept_pairs_fit_and_the_rest_are_counted(tmp_path, hh_file):
     from training.ml.backbone import load_tokenizer
 
@@ -95,3 +103,37 @@ def test_the_kept_pairs_fit_and_the_rest_are_counted(tmp_path, hh_file):
     assert skipped == 0
     assert kept.dropped == 1
     assert max(map(len, kept.chosen + kept.rejected)) <= 96
+
+
+@pytest.mark.slow
+def test_the_active_learning_bench_runs_both_queue_orders_on_lm_features(tmp_path, hh_file, capsys):
+    model = save_tiny_causal_lm(tmp_path / "lm")
+    argv = ["--data", hh_file, "--lm", model, "--lm-layer", 2, "--cache-dir", tmp_path / "cache"]
+    argv += ["--features", "lm-last+lm-logprob+length", "--budget", 20, "--batch", 5, "--repeats", 2]
+    result = active_learning.main([str(a) for a in argv])
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
+    assert result["pairs"] == 31
+    for order in ("uncertainty", "random"):
+        assert [p["labels"] for p in result["curves"][order]] == [5, 10, 15, 20]
+        assert all(0 <= p["accuracy"] <= 1 for p in result["curves"][order])
+    assert len(list((tmp_path / "cache").glob("active_learning_lm_*.npz"))) == 1
+    again = active_learning.main([str(a) for a in argv])  # the second run reads the cache
+    assert again["embedding_seconds"] == 0
+    assert again["curves"] == result["curves"]
+
+
+@pytest.mark.slow
+def test_the_selection_scores_candidates_by_random_order_alone(tmp_path, hh_file, capsys):
+    model = save_tiny_causal_lm(tmp_path / "lm")
+    argv = ["--data", hh_file, "--lm", model, "--cache-dir", tmp_path / "cache", "--layers", "2"]
+    argv += ["--features", "length,lm-mean+lm-logprob", "--l2", "1,10", "--budget", 20, "--batch", 5]
+    result = active_learning_select.main([str(a) for a in argv])
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
+    # length uses no layer; lm-mean+lm-logprob reads the one layer cached for a 2-layer model.
+    assert [(r["features"], r["lm_layer"], r["l2"]) for r in result["rows"]] == [
+        ("length", None, 1.0),
+        ("length", None, 10.0),
+        ("lm-mean+lm-logprob", 2, 1.0),
+        ("lm-mean+lm-logprob", 2, 10.0),
+    ]
+    assert result["best"]["random_final_accuracy"] == max(r["random_final_accuracy"] for r in result["rows"])
