@@ -60,9 +60,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--solo-seconds", type=float, default=5.0, help="seconds of one annotator alone after each run"
     )
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes (one per core)")
     parser.add_argument(
-        "--threads", type=int, default=8, help="gunicorn threads per worker (they wait on the database)"
+        "--worker-class", default="gthread", choices=["gthread", "sync"], help="gunicorn worker class"
+    )
+    # One process per two cores shared with PostgreSQL: a keep-alive connection stays with the
+    # worker that accepted it, and two workers split the 50 connections unevenly (43/7 and 40/10,
+    # counted with ss), so one queued while the other idled. One worker has no split, and its
+    # share of the two cores (about 0.7-0.9 of one at 300+ judgements/s) is within the GIL's one.
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
+    parser.add_argument(
+        "--threads", type=int, default=16, help="gunicorn threads per worker (they wait on the database)"
     )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--bench-db", default="", help="scratch database name (default: <name>_bench)")
@@ -262,7 +269,7 @@ def free_port() -> int:
 
 
 def start_gunicorn(
-    *, database_url: str, secret_key: str, workers: int, threads: int
+    *, database_url: str, secret_key: str, worker_class: str, workers: int, threads: int
 ) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = dict(
@@ -279,7 +286,7 @@ def start_gunicorn(
     command = [
         str(gunicorn) if gunicorn.exists() else "gunicorn",
         "alignweb.wsgi:application",
-        "--worker-class", "gthread",
+        "--worker-class", worker_class,
         "--workers", str(workers),
         "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}",
@@ -583,7 +590,11 @@ def main(argv: list[str] | None = None) -> int:
             connections.close_all()
             if server is None:
                 server, port = start_gunicorn(
-                    database_url=bench_url, secret_key=secret_key, workers=args.workers, threads=args.threads
+                    database_url=bench_url,
+                    secret_key=secret_key,
+                    worker_class=args.worker_class,
+                    workers=args.workers,
+                    threads=args.threads,
                 )
                 wait_until_up(port, tokens[0], server)
             log(f"{args.annotators} annotators for {args.warmup:g}s warm-up + {args.seconds:g}s on {slug}")
@@ -642,7 +653,11 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": args.seconds,
         "warmup_seconds": args.warmup,
         "overlap": args.overlap,
-        "server": {"gunicorn_worker_class": "gthread", "workers": args.workers, "threads": args.threads},
+        "server": {
+            "gunicorn_worker_class": args.worker_class,
+            "workers": args.workers,
+            "threads": args.threads,
+        },
         "judgements_per_s": first["judgements_per_s"],
         "requests_per_s": first["requests_per_s"],
         "latency_ms": {k: v for k, v in first["latency_ms"].items() if k != "all"},
