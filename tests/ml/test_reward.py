@@ -52,7 +52,7 @@ def test_an_encoder_reward_model_learns_toy_preferences(tiny_bert, tmp_path):
 def test_chosen_and_rejected_share_one_forward_pass(tiny_bert):
     from training.ml.config import config_from_dict
 
-    cfg = config_from_dict("reward_model", reward_config(tiny_bert))
+    cfg = config_from_dict("reward_model", reward_config(tiny_bert, split_by_length=False))
     task = RewardTask.build(cfg, toy_pairs(4), None)
     calls = []
     task.model.backbone.register_forward_hook(lambda mod, args, kwargs_out: calls.append(1))
@@ -64,6 +64,42 @@ def test_chosen_and_rejected_share_one_forward_pass(tiny_bert):
     assert batch["input_ids"].shape[1] == max(
         max(len(task.train.chosen[i]), len(task.train.rejected[i])) for i in range(4)
     )
+
+
+def rewards_and_gradients(model, ids, mask):
+    model.zero_grad(set_to_none=True)
+    rewards = model(ids, mask)
+    (rewards * torch.arange(1.0, len(rewards) + 1)).sum().backward()  # a different weight per row
+    return rewards.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize("lora", [False, True])
+def test_splitting_a_batch_by_length_changes_neither_rewards_nor_gradients(tiny_bert, monkeypatch, lora):
+    from training.ml import backbone as bb
+    from training.ml import length_chunks
+    from training.ml.reward import pad_batch
+
+    monkeypatch.setattr(length_chunks, "CPU_OVERHEAD_TOKENS", 0)  # one chunk per distinct length
+    model = RewardModel.from_pretrained(tiny_bert).train()
+    if lora:
+        bb.apply_lora(model.backbone, {"r": 4}, causal=False)
+    seqs = [[2, 7, 8, 9, 3], [2, 7, 3], [2, 9, 9, 9, 9, 9, 9, 3], [2, 8, 3], [2, 10, 11, 3]]
+    ids, mask = pad_batch(seqs, pad_id=0)
+    calls = []
+    model.backbone.register_forward_hook(
+        lambda mod, args, kwargs, out: calls.append(kwargs["attention_mask"].shape), with_kwargs=True
+    )
+    model.split_by_length = False
+    whole, whole_grads = rewards_and_gradients(model, ids, mask)
+    assert calls == [(5, 8)]
+    model.split_by_length = True
+    calls.clear()
+    split, split_grads = rewards_and_gradients(model, ids, mask)
+    assert calls == [(2, 3), (1, 4), (1, 5), (1, 8)]  # each chunk only as wide as its longest row
+    torch.testing.assert_close(split, whole, rtol=1e-5, atol=1e-5)
+    assert split_grads.keys() == whole_grads.keys() and whole_grads
+    for name, grad in whole_grads.items():
+        torch.testing.assert_close(split_grads[name], grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
 def test_a_decoder_reward_model_reads_the_last_real_token_whatever_the_padding(tiny_llama):

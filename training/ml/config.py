@@ -139,6 +139,11 @@ class RewardConfig(TrainingConfig):
     center_rewards_coefficient: float = _f(
         0.0, "Penalty on (r_chosen + r_rejected)^2 keeping rewards centred."
     )
+    split_by_length: bool = _f(
+        True,
+        "On CPU, run each batch through the backbone in length-sorted chunks padded to their own "
+        "longest sequence (same rewards, less padding to compute).",
+    )
 
     kind: typing.ClassVar[str] = "reward_model"
 

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from . import backbone as bb
+from . import length_chunks
 from .checkpoints import read_json
 from .data import Message
 from .objectives import bradley_terry_loss
@@ -49,10 +50,38 @@ class RewardModel(nn.Module):
         nn.init.zeros_(self.head.bias)
         self.tokenizer = None  # attached by `load` / the trainer, for `score`
         self.max_length = 512
+        self.split_by_length = True  # see forward
 
     def forward(self, input_ids: Tensor, attention_mask: Tensor) -> Tensor:
-        """input_ids, attention_mask: (N, T) -> rewards (N,)."""
-        out = self.backbone(input_ids=input_ids, attention_mask=attention_mask)
+        """input_ids, attention_mask: (N, T) right-padded -> rewards (N,).
+
+        On CPU the rows go through the backbone in length-sorted chunks, each padded only to its own
+        longest row (see length_chunks): the same rewards, with most of the padding's work skipped.
+        """
+        if not (self.split_by_length and input_ids.device.type == "cpu" and input_ids.shape[0] > 1):
+            return self._score_block(attention_mask, input_ids=input_ids)
+        lengths = attention_mask.sum(1).tolist()  # (N,); right padding, as pad_batch makes
+        chunks = length_chunks.plan(lengths, overhead=length_chunks.CPU_OVERHEAD_TOKENS)
+        if len(chunks) == 1:
+            width = max(lengths)
+            return self._score_block(attention_mask[:, :width], input_ids=input_ids[:, :width])
+        blocks = [(torch.tensor(rows), max(lengths[i] for i in rows)) for rows in chunks]
+        # One embedding lookup for all chunks: each lookup's backward writes a dense gradient as big
+        # as the vocabulary table, which would otherwise be paid once per chunk.
+        ids = torch.cat([input_ids[index, :width].reshape(-1) for index, width in blocks])
+        vectors = self.backbone.get_input_embeddings()(ids).split([len(i) * w for i, w in blocks])
+        parts = []
+        for (index, width), v in zip(blocks, vectors, strict=True):
+            embeds = v.view(len(index), width, -1)  # (rows, width, H)
+            parts.append(self._score_block(attention_mask[index, :width], inputs_embeds=embeds))
+        order = torch.tensor([i for rows in chunks for i in rows])
+        inverse = torch.empty_like(order)
+        inverse[order] = torch.arange(len(order))
+        return torch.cat(parts)[inverse]  # (N,), back in the batch's row order
+
+    def _score_block(self, attention_mask: Tensor, **inputs: Tensor) -> Tensor:
+        """Rewards of one padded block, given its input_ids or its inputs_embeds."""
+        out = self.backbone(attention_mask=attention_mask, **inputs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # (N, T, H)
         pooled = pool(hidden, attention_mask, self.pooling)  # (N, H)
         return self.head(pooled.to(self.head.weight.dtype)).squeeze(-1).float()
@@ -163,6 +192,7 @@ class RewardTask:
     def build(cls, cfg, examples, eval_examples) -> RewardTask:
         model = RewardModel.from_pretrained(cfg.model, pooling=cfg.pooling)
         model.max_length = cfg.max_length
+        model.split_by_length = cfg.split_by_length
         kw = {"max_length": cfg.max_length, "is_encoder": model.encoder, "use_margin": cfg.use_margin}
         train = tokenize_pairs(model.tokenizer, examples, label_smoothing=cfg.label_smoothing, **kw)
         ev = tokenize_pairs(model.tokenizer, eval_examples, **kw) if eval_examples else None
