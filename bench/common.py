@@ -8,9 +8,13 @@ reported next to it.
 
 FLOPs. Counted analytically, per token: a forward pass costs 2 x N_matmul + 2 x n_layers x ctx x d
 (the weight matmuls, plus attention scores and weighted values, as in Kaplan et al. 2020), a backward
-pass twice that. N_matmul = parameters that take part in a matrix multiply: all of them except the
-token/position embedding tables (lookups), plus the LM head for causal LMs (tied to the embeddings in
-SmolLM2, but a real matmul). Only real tokens count, never padding.
+pass twice that. Kaplan's attention term is a causal model's: token i attends to i positions, and
+the scores (Q.K) and the weighted values (A.V) cost 2 x i x d FLOPs each, 4 x i x d together, which
+averages 2 x ctx x d over the sequence. In a bidirectional encoder every token attends to all ctx
+positions, so its term is 4 x n_layers x ctx x d (`bidirectional=True`). N_matmul = parameters that
+take part in a matrix multiply: all of them except the token/position embedding tables (lookups),
+plus the LM head for causal LMs (tied to the embeddings in SmolLM2, but a real matmul). Only real
+tokens count, never padding.
 """
 
 from __future__ import annotations
@@ -31,8 +35,9 @@ DEFAULT_DATA = REPO.parent / "shared" / "data" / "hh-harmless-dev.jsonl"
 
 
 FLOPS_NOTE = (
-    "analytic: 3 x (2 x matmul params + 2 x layers x len x d_model) per real token "
-    "(forward + backward); padding not counted"
+    "analytic: 3 x (2 x matmul params + a x layers x len x d_model) per real token "
+    "(forward + backward), a = 2 for causal models (a token attends to len/2 positions on average), "
+    "4 for bidirectional encoders; padding not counted"
 )
 
 
@@ -146,10 +151,20 @@ def matmul_params(model: torch.nn.Module, *, causal_lm: bool) -> int:
 
 
 def train_flops(
-    *, matmul_params: int, n_layers: int, d_model: int, sequences: Sequence[int], forward_only: bool = False
+    *,
+    matmul_params: int,
+    n_layers: int,
+    d_model: int,
+    sequences: Sequence[int],
+    forward_only: bool = False,
+    bidirectional: bool = False,
 ) -> float:
-    """FLOPs to train on (or, with forward_only, to run) sequences of the given real lengths."""
-    per_pass = sum(length * (2 * matmul_params + 2 * n_layers * length * d_model) for length in sequences)
+    """FLOPs to train on (or, with forward_only, to run) sequences of the given real lengths.
+
+    bidirectional: every token attends to the whole sequence (encoders), not to the tokens before it.
+    """
+    attention = (4 if bidirectional else 2) * n_layers * d_model  # per token, per position attended
+    per_pass = sum(length * (2 * matmul_params + attention * length) for length in sequences)
     return per_pass if forward_only else 3 * per_pass
 
 

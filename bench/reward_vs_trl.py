@@ -184,12 +184,15 @@ def pairwise_accuracy(score, held: common.Kept, *, pad_id: int, batch_size: int 
 
 
 def flops_of(model: torch.nn.Module, train: common.Kept, epochs: float) -> float:
+    from training.ml.backbone import is_encoder
+
     config = model.config
     per_epoch = common.train_flops(
         matmul_params=common.matmul_params(model, causal_lm=False),
         n_layers=config.num_hidden_layers,
         d_model=config.hidden_size,
         sequences=[len(s) for s in train.chosen + train.rejected],
+        bidirectional=is_encoder(config),
     )
     return per_epoch * epochs
 

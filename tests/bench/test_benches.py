@@ -88,6 +88,12 @@ def test_flops_count_matmul_parameters_and_attention_per_real_token():
     assert flops == 3 * (3 * (20 + 16 * 3) + 5 * (20 + 16 * 5))
 
 
+def test_in_an_encoder_every_token_attends_to_the_whole_sequence():
+    flops = common.train_flops(matmul_params=10, n_layers=2, d_model=4, sequences=[3, 5], bidirectional=True)
+    # attention per token: scores and weighted values, 2 x len x d each, in each of 2 layers
+    assert flops == 3 * (3 * (20 + 32 * 3) + 5 * (20 + 32 * 5))
+
+
 def test_the_kept_pairs_fit_and_the_rest_are_counted(tmp_path, hh_file):
     from training.ml.backbone import load_tokenizer
 
