@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from tests.ml.conftest import Recorder, read_weights, toy_pairs
+from tests.ml.test_trainer import ZERO_GRADIENT
 from training.ml.api import run_training
 from training.ml.reward import RewardModel, RewardTask, pairwise_metrics
 
@@ -178,3 +179,31 @@ def test_smoothed_ties_stay_in_training(tiny_bert, tmp_path):
     assert result.metrics["train_pairs"] == 9
     assert result.metrics["train_ties"] == 1
     assert result.metrics["train_ties_excluded"] == 0
+
+
+def test_training_with_and_without_the_length_split_gives_the_same_losses(tiny_bert, tmp_path, monkeypatch):
+    from training.ml import length_chunks
+
+    monkeypatch.setattr(length_chunks, "CPU_OVERHEAD_TOKENS", 0)  # as many chunks as lengths
+    runs = {}
+    for split in (True, False):
+        rec = Recorder()
+        config = reward_config(tiny_bert, split_by_length=split, max_steps=3, device="cpu")
+        result = run_training(
+            "reward_model", config, toy_pairs(24), output_dir=tmp_path / str(split), on_log=rec
+        )
+        runs[split] = (rec.losses(), read_weights(result.checkpoint_dir))
+    assert runs[True][0] == pytest.approx(runs[False][0], rel=1e-4)
+    # These two shift chosen and rejected rewards alike, so their true gradient is 0 and AdamW turns
+    # rounding noise into full-size steps of either sign (see test_trainer.ZERO_GRADIENT).
+    split_weights, whole_weights = runs[True][1], runs[False][1]
+    for key in whole_weights.keys() - ZERO_GRADIENT:
+        torch.testing.assert_close(split_weights[key], whole_weights[key], rtol=1e-4, atol=1e-5)
+
+
+def test_the_length_split_follows_the_config(tiny_bert):
+    from training.ml.config import config_from_dict
+
+    for split in (True, False):
+        cfg = config_from_dict("reward_model", reward_config(tiny_bert, split_by_length=split))
+        assert RewardTask.build(cfg, toy_pairs(2), None).model.split_by_length is split
