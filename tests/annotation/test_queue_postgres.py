@@ -5,10 +5,11 @@ Each thread is one annotator with its own database connection, as gunicorn threa
 
 import re
 import threading
+import time
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import Count
 
 from annotation.models import Assignment, AssignmentStatus, Comparison, Judgement
@@ -263,3 +264,34 @@ def test_leases_lapsing_skips_and_submits_racing_keep_every_counter_true():
     twice = Judgement.objects.values("comparison", "annotator").annotate(n=Count("id")).filter(n__gt=1)
     assert not twice.exists()
     assert not Judgement.objects.filter(assignment_id__in=conflicts).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_open_items_locked_for_a_moment_are_waited_for_not_reported_as_an_empty_queue():
+    """A bulk priority update (the active scorer re-ordering the queue) holds the row locks of every
+    pending comparison for a moment; "next" must not tell an annotator the queue is empty then."""
+    project = ProjectFactory()
+    for _ in range(3):
+        ComparisonFactory.create_pair(project=project)
+    annotator = MembershipFactory(project=project).user
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_every_row_lock():
+        try:
+            with transaction.atomic():
+                list(Comparison.objects.filter(project=project).select_for_update())
+                locked.set()
+                release.wait(timeout=10)
+                time.sleep(0.1)  # still held while "next" runs
+        finally:
+            connections.close_all()
+
+    holder = threading.Thread(target=hold_every_row_lock)
+    holder.start()
+    assert locked.wait(timeout=10)
+    release.set()
+    served = comparison_next_for_annotator(project=project, annotator=annotator)
+    holder.join(timeout=10)
+
+    assert served is not None
+    assert Assignment.objects.filter(annotator=annotator, status=AssignmentStatus.LEASED).count() == 1
