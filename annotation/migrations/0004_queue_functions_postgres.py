@@ -5,7 +5,8 @@ lease, COMMIT, progress: 9 round trips for "next"), and PostgreSQL parsed and pl
 them anew. A PL/pgSQL function keeps its statements' plans for the session and runs them in one
 round trip, in its own transaction when the caller has none. The statements inside are the ones
 ``annotation/services/queue.py`` and ``annotation/services/judgements.py`` run step by step on
-SQLite; ``tests/annotation/test_queue_functions_postgres.py`` checks that both paths agree and
+SQLite; ``tests/annotation/test_queue_postgres.py`` and ``tests/annotation/test_judgement_submit_postgres.py``
+check that both paths agree and
 that the functions walk the same indexes.
 
 Read committed: each statement inside a VOLATILE function takes a fresh snapshot, so the live-lease

@@ -16,47 +16,18 @@ from django.db import migrations
 
 _v1 = importlib.import_module("annotation.migrations.0004_queue_functions_postgres")
 
-PICK_ONCE = """
-        FOREACH v_gold IN ARRAY p_queues LOOP
-            SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots,
-                   (SELECT o.id FROM annotation_assignment o
-                     WHERE o.comparison_id = c.id AND o.annotator_id = p_user)
-              INTO item_id, item_prompt_id, item_open_slots, v_relet
-              FROM annotation_comparison c
-             WHERE c.project_id = p_project AND c.is_gold = v_gold AND c.open_slots > 0
-               AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
-                                WHERE t.comparison_id = c.id AND t.annotator_id = p_user
-                                  AND t.status <> 'expired')
-             ORDER BY c.priority DESC, c.id
-             LIMIT 1
-               FOR NO KEY UPDATE OF c SKIP LOCKED;
-            IF FOUND THEN
-                v_found := true;
-                EXIT;
-            END IF;
-        END LOOP;
-"""
-
-PICK_WAITING_FOR_LOCKED = """
-        LOOP
-            FOREACH v_gold IN ARRAY p_queues LOOP
-                SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots,
-                       (SELECT o.id FROM annotation_assignment o
-                         WHERE o.comparison_id = c.id AND o.annotator_id = p_user)
-                  INTO item_id, item_prompt_id, item_open_slots, v_relet
-                  FROM annotation_comparison c
-                 WHERE c.project_id = p_project AND c.is_gold = v_gold AND c.open_slots > 0
-                   AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
-                                    WHERE t.comparison_id = c.id AND t.annotator_id = p_user
-                                      AND t.status <> 'expired')
-                 ORDER BY c.priority DESC, c.id
-                 LIMIT 1
-                   FOR NO KEY UPDATE OF c SKIP LOCKED;
-                IF FOUND THEN
-                    v_found := true;
-                    EXIT;
-                END IF;
-            END LOOP;
+# The candidate pick of 0004 (a FOREACH over the queues) goes inside a loop that retries it.
+LOOP_START = (
+    "        FOREACH v_gold IN ARRAY p_queues LOOP\n",
+    "        LOOP\n        FOREACH v_gold IN ARRAY p_queues LOOP\n",
+)
+LOOP_END = (
+    """        END LOOP;
+        IF NOT v_found THEN
+            RETURN;
+        END IF;
+""",
+    """        END LOOP;
             -- Nothing free: is anything open to them merely locked right now? (No lock taken here.)
             EXIT WHEN v_found OR v_waits >= 20 OR NOT EXISTS (
                 SELECT /* queue:locked-open */ 1
@@ -68,7 +39,12 @@ PICK_WAITING_FOR_LOCKED = """
             PERFORM pg_sleep(0.01);
             v_waits := v_waits + 1;
         END LOOP;
-"""
+        IF NOT v_found THEN
+            RETURN;
+        END IF;
+""",
+)
+DECLARE_WAITS = ("    v_relet bigint;\n", "    v_relet bigint;\n    v_waits integer := 0;\n")
 
 
 def _replace_once(text: str, old: str, new: str) -> str:
@@ -77,11 +53,9 @@ def _replace_once(text: str, old: str, new: str) -> str:
     return text.replace(old, new)
 
 
-NEXT_SQL = _replace_once(
-    _replace_once(_v1.NEXT_SQL, PICK_ONCE, PICK_WAITING_FOR_LOCKED),
-    "    v_relet bigint;\n",
-    "    v_relet bigint;\n    v_waits integer := 0;\n",
-)
+NEXT_SQL = _v1.NEXT_SQL
+for _old, _new in (LOOP_START, LOOP_END, DECLARE_WAITS):
+    NEXT_SQL = _replace_once(NEXT_SQL, _old, _new)
 
 
 def _create(next_sql: str):
