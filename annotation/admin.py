@@ -9,11 +9,32 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
 
 
+class JudgementTallyInline(admin.TabularInline):
+    """Judgements per annotator, as the database counts them (read-only: triggers keep it).
+
+    An inline rather than a page of its own: a registered admin that refused deletes would make
+    the admin refuse to delete a project or a user whose tally rows go with it.
+    """
+
+    model = models.JudgementTally
+    fields = readonly_fields = ["annotator", "judgements"]
+    ordering = ["-judgements", "annotator__username"]
+    verbose_name_plural = "judgements per annotator"
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
     list_display = ["slug", "name", "overlap", "created_at"]
     search_fields = ["slug", "name"]
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, JudgementTallyInline]
 
 
 @admin.register(models.Membership)

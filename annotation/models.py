@@ -256,6 +256,38 @@ class Judgement(models.Model):
         indexes = [models.Index(fields=["annotator", "created_at"], name="judgement_by_annotator")]
 
 
+class JudgementTally(models.Model):
+    """How many judgements one annotator has made in one project, kept by the database.
+
+    Triggers on ``annotation_judgement`` (migration 0008) keep it: an insert adds one, a delete
+    takes one off (an update only, never an insert, so deleting a project or a user in whatever
+    order Django's collector picks cannot bring back a row it has just deleted), and moving a
+    judgement to another annotator or comparison, or a comparison to another project, moves its
+    count. "Next" reads the annotator's "done" from here in one index probe instead of counting
+    their judgements on every item. A row may stay at 0 after its judgements are deleted; no row
+    reads as 0. Never written from Python.
+    """
+
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="judgement_tallies",
+        db_index=False,  # the unique (annotator, project) index leads with it
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="judgement_tallies")
+    judgements = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["annotator", "project"], name="one_tally_per_annotator_and_project"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} in {self.project}: {self.judgements}"
+
+
 class ImportBatch(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="imports")
     format = models.CharField(max_length=20)

@@ -114,19 +114,18 @@ def _project_query() -> tuple[str, list[str], list]:
     )
 
 
-# Both counts are written so PostgreSQL can only walk indexes: "done" looks up the project of
-# each of this annotator's judgements by primary key (a correlated subquery, not a join the
-# planner might turn into a scan of the project's comparisons), and "left" walks the queue index
-# in queue order up to the cap (without the ORDER BY it picked the primary key, and walked other
-# projects' rows first). The items this annotator touched are excluded with NOT IN, which
-# PostgreSQL hashes once; NOT EXISTS became a nested loop that compared every walked item with
-# every touched one (2.4 ms of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
-# annotation_queue_next (migration 0004) runs the same two counts on PostgreSQL.
+# "done" is the annotator's row of JudgementTally, which triggers on annotation_judgement keep
+# (migration 0008): one probe of its unique index, where counting their judgements grew with their
+# work. "left" is written so PostgreSQL can only walk an index: the queue index in queue order up
+# to the cap (without the ORDER BY it picked the primary key, and walked other projects' rows
+# first). The items this annotator touched are excluded with NOT IN, which PostgreSQL hashes once;
+# NOT EXISTS became a nested loop that compared every walked item with every touched one (2.4 ms
+# of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
+# annotation_queue_next (migrations 0004, 0008) reads the same two figures on PostgreSQL.
 _PROGRESS_SQL = """
 SELECT /* queue:progress */
-  (SELECT count(*) FROM annotation_judgement j
-    WHERE j.annotator_id = %(user)s
-      AND (SELECT c.project_id FROM annotation_comparison c WHERE c.id = j.comparison_id) = %(project)s),
+  coalesce((SELECT t.judgements FROM annotation_judgementtally t
+             WHERE t.annotator_id = %(user)s AND t.project_id = %(project)s), 0),
   (SELECT count(*) FROM (
      SELECT c.id FROM annotation_comparison c
       WHERE c.project_id = %(project)s AND c.open_slots > 0{gold}
@@ -142,10 +141,11 @@ def project_progress(
 ) -> dict:
     """``{"done", "left", "total", "left_capped"}`` for one annotator in one project.
 
-    ``done`` counts their judgements; ``left`` the items they could still be served, including the
-    one they hold now, counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped
-    there). Both walk indexes bounded by this annotator's work or the cap, not the project's size;
-    one hand-written statement, because "next" asks for this on every item.
+    ``done`` counts their judgements, read from ``JudgementTally`` (kept by the database) in one
+    index probe; ``left`` the items they could still be served, including the one they hold now,
+    counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped there): a walk of
+    at most the cap's length down the queue index, less the items they touched. Neither depends on
+    the project's size; one hand-written statement, because "next" asks for this on every item.
     ``held`` is how many live leases they hold here, when the caller knows (it saves a query).
     """
     now = now or timezone.now()

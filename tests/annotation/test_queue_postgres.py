@@ -12,7 +12,7 @@ import pytest
 from django.db import connection, connections, transaction
 from django.db.models import Count
 
-from annotation.models import Assignment, AssignmentStatus, Comparison, Judgement
+from annotation.models import Assignment, AssignmentStatus, Comparison, Judgement, JudgementTally
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
@@ -116,6 +116,7 @@ def test_a_double_submit_racing_itself_stores_one_judgement():
     assert sorted(created) == [False, False, False, True]
     assert Judgement.objects.count() == 1
     assert Comparison.objects.get(pk=comparison.pk).judgement_count == 1
+    assert JudgementTally.objects.get(annotator=annotator, project=project).judgements == 1
 
 
 def seed_comparisons(project, count):
@@ -197,6 +198,11 @@ def test_next_walks_the_queue_index_not_the_table(project):
         assert "comparison_queue" in plan, plan
         assert "Seq Scan on annotation_comparison" not in plan, plan
         assert "hashed SubPlan" in plan, plan  # touched items are looked up in a hash, not rescanned
+    assert len(plans["queue:progress-done"]) == len(annotators)
+    for plan in plans["queue:progress-done"]:
+        # One probe of the tally's unique index; their judgements are not counted.
+        assert "one_tally_per_annotator_and_project" in plan, plan
+        assert "annotation_judgement " not in plan, plan
 
 
 @pytest.mark.django_db
@@ -266,6 +272,10 @@ def test_leases_lapsing_skips_and_submits_racing_keep_every_counter_true():
     twice = Judgement.objects.values("comparison", "annotator").annotate(n=Count("id")).filter(n__gt=1)
     assert not twice.exists()
     assert not any(conflicts), "a refused submit stored a judgement"
+    tally = JudgementTally.objects.filter(project=project, judgements__gt=0)
+    assert dict(tally.values_list("annotator_id", "judgements")) == Counter(
+        Judgement.objects.values_list("annotator_id", flat=True)
+    )
 
 
 @pytest.mark.django_db(transaction=True)
