@@ -56,8 +56,10 @@ def role_in_project(*, user: AbstractBaseUser, project: Project) -> str | None:
 # --- The annotation queue and project data (queue/API) -------------------------------------------
 
 # "left" is counted up to this many: the exact figure for a million-item project would cost a scan
-# on every request, and an annotator only needs to know there is plenty left.
-PROGRESS_LEFT_CAP = 500
+# on every request, and an annotator only needs to know there is plenty left (past the cap the
+# pages add a "+": "101+ left" while they hold one). The count walks up to this many queue entries
+# on every "next", so it is kept small.
+PROGRESS_LEFT_CAP = 100
 
 
 def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, str]:

@@ -17,7 +17,8 @@
   const submitButton = $("submit");
 
   const state = { assignment: null, choice: null, strength: null, shownAt: 0, busy: false };
-  const progress = { done: 0, left: 0, total: 0 };
+  // capped: "left" stopped counting at the server's cap, so it reads "101+" (at least that many).
+  const progress = { done: 0, left: 0, total: 0, capped: false };
 
   const ROLE_LABELS = { user: "User", assistant: "Assistant", system: "System" };
 
@@ -46,9 +47,10 @@
       progress.done = p.done;
       progress.left = p.left;
       progress.total = p.total;
+      progress.capped = Boolean(p.left_capped);
     }
     $("progress-done").textContent = progress.done;
-    $("progress-left").textContent = progress.left;
+    $("progress-left").textContent = progress.left + (progress.capped ? "+" : "");
     const bar = $("progress-bar");
     bar.max = Math.max(progress.total, 1);
     bar.value = progress.done;
@@ -209,7 +211,7 @@
       const result = await api(assignmentUrl(config.judgementUrl), body);
       if (result.ok) {
         // 201 is a new judgement; 200 is a replay of one already stored (e.g. a double submit).
-        if (result.status === 201) renderProgress({ done: progress.done + 1, left: Math.max(progress.left - 1, 0), total: progress.total });
+        if (result.status === 201) renderProgress({ done: progress.done + 1, left: Math.max(progress.left - 1, 0), total: progress.total, left_capped: progress.capped });
         showNotice("");
         await loadNext();
       } else {
@@ -383,8 +385,9 @@
 
   renderProgress({
     done: Number($("progress-done").textContent),
-    left: Number($("progress-left").textContent),
+    left: parseInt($("progress-left").textContent, 10),
     total: Number($("progress-bar").dataset.total),
+    left_capped: $("progress-left").textContent.endsWith("+"),
   });
   loadNext();
 })();

@@ -39,6 +39,25 @@ def test_home_lists_only_my_projects_with_my_role_and_progress(client, project, 
     assert reverse("annotate", args=[project.slug]) in html
 
 
+def test_a_count_of_items_left_that_stopped_at_the_cap_reads_as_at_least_that_many(
+    client, project, annotator, monkeypatch
+):
+    from annotation import selectors
+
+    monkeypatch.setattr(selectors, "PROGRESS_LEFT_CAP", 2)
+    for _ in range(3):
+        ComparisonFactory.create_pair(project=project)
+    client.force_login(annotator)
+
+    home = client.get(reverse("home")).content.decode()
+    page = client.get(reverse("project", args=[project.slug])).content.decode()
+    annotate = client.get(reverse("annotate", args=[project.slug])).content.decode()
+
+    assert "0 done · 2+ left" in home
+    assert "<strong>2+</strong> left for you" in page
+    assert '<strong id="progress-left">2+</strong> left' in annotate
+
+
 def test_home_tells_a_user_without_projects_what_to_do(client, outsider):
     client.force_login(outsider)
     assert "not a member of any project" in client.get(reverse("home")).content.decode()
