@@ -177,12 +177,14 @@ def backfill(apps, schema_editor):
 
 # "done" in annotation_queue_next (0007's text) reads the tally instead of counting judgements.
 DONE = (
-    """        SELECT /* queue:progress-done */ count(*) INTO progress_done
+    """        -- The same two counts as annotation.selectors.project_progress.
+        SELECT /* queue:progress-done */ count(*) INTO progress_done
           FROM annotation_judgement j
          WHERE j.annotator_id = p_user
            AND (SELECT c.project_id FROM annotation_comparison c WHERE c.id = j.comparison_id) = p_project;
 """,
-    """        SELECT /* queue:progress-done */ coalesce((
+    """        -- The same two figures as annotation.selectors.project_progress; done from the tally.
+        SELECT /* queue:progress-done */ coalesce((
                    SELECT t.judgements FROM annotation_judgementtally t
                     WHERE t.annotator_id = p_user AND t.project_id = p_project), 0)
           INTO progress_done;

@@ -165,8 +165,8 @@ def comparison_next_for_annotator(
     expiry keeps the old order. ``with_progress`` also sets ``assignment.progress`` (as
     ``annotation.selectors.project_progress`` counts it, the lease held included).
 
-    PostgreSQL runs it all in one call of ``annotation_queue_next`` (migration 0004); other
-    databases run the same steps one statement at a time.
+    PostgreSQL runs it all in one call of ``annotation_queue_next`` (migration 0004, revised by
+    0007 and 0008); other databases run the same steps one statement at a time.
     """
     now = now or timezone.now()
     rng = rng or random
