@@ -13,7 +13,8 @@ What it does, for each size in ``--sizes`` (default 10k and 1M comparisons):
 3. starts gunicorn (gthread) on that database and runs ``--annotators`` threads, each one
    annotator with its own keep-alive connection and API token, looping next -> judgement;
 4. counts afterwards, in the database, judgements beyond ``overlap``, an annotator judging one
-   item twice, and counters (``open_slots``, ``judgement_count``) that disagree with the rows.
+   item twice, and counters (``open_slots``, ``judgement_count``, ``JudgementTally``) that
+   disagree with the rows.
 
 It prints ONE JSON object on stdout (progress goes to stderr): ``judgements_per_s`` and
 p50/p95/p99 per endpoint at the first size, ``duplicates``, ``errors``, and "next" p95 at every
@@ -560,12 +561,31 @@ def integrity(slug: str) -> dict:
             [slug],
         )
         (twice,) = cursor.fetchone()
+        # Annotators whose JudgementTally row (kept by triggers, read as "done") is not their count.
+        cursor.execute(
+            """
+            SELECT count(*) FROM (
+                SELECT j.annotator_id, count(*) AS judged FROM annotation_judgement j
+                JOIN annotation_comparison c ON c.id = j.comparison_id
+                JOIN annotation_project p ON p.id = c.project_id
+                WHERE p.slug = %s GROUP BY 1
+            ) AS counted FULL JOIN (
+                SELECT t.annotator_id, t.judgements FROM annotation_judgementtally t
+                JOIN annotation_project p ON p.id = t.project_id
+                WHERE p.slug = %s AND t.judgements > 0
+            ) AS tally USING (annotator_id)
+            WHERE counted.judged IS DISTINCT FROM tally.judgements
+            """,
+            [slug, slug],
+        )
+        (tally_mismatches,) = cursor.fetchone()
     return {
         "judgements_in_db": int(judged),
         "beyond_overlap": int(beyond_overlap),
         "same_annotator_twice": int(twice),
         "counter_mismatches": int(count_mismatches),
         "slot_mismatches": int(slot_mismatches),
+        "tally_mismatches": int(tally_mismatches),
     }
 
 
@@ -674,7 +694,10 @@ def main(argv: list[str] | None = None) -> int:
             for r in by_size.values()
         ),
         "counter_mismatches": sum(
-            r["integrity"]["counter_mismatches"] + r["integrity"]["slot_mismatches"] for r in by_size.values()
+            r["integrity"]["counter_mismatches"]
+            + r["integrity"]["slot_mismatches"]
+            + r["integrity"]["tally_mismatches"]
+            for r in by_size.values()
         ),
         "errors": sum(r["errors"] for r in by_size.values()),
         "cpu_ms_per_judgement": first.get("cpu_ms_per_judgement"),
