@@ -3,7 +3,8 @@
 Every API call authenticates, and the ORM spent longer compiling DRF's token query than
 PostgreSQL spent answering it (bench/annotation_load.py). Same tokens, same errors. On PostgreSQL
 the row is read with a plain cursor and turned into a user directly: the raw queryset's machinery
-(column mapping, converters) was still a fifth of an API request's Python time under py-spy.
+(column mapping, converters) was still a fifth of an API request's Python time under py-spy. The
+statement is prepared once per connection (``annotation.db.prepared_cursor``).
 """
 
 from functools import cache
@@ -13,6 +14,8 @@ from django.db import connection
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
+
+from annotation.db import prepared_cursor
 
 
 @cache
@@ -40,7 +43,7 @@ def _user_by_token(key: str):
         users = list(User.objects.raw("SELECT u.*" + _join(), [key]))
         return users[0] if users else None
     sql, attnames = _user_query()
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [key])
         row = cursor.fetchone()
     if row is None:

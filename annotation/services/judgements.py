@@ -7,6 +7,7 @@ from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
+from annotation.db import prepared_cursor
 from annotation.models import (
     Assignment,
     AssignmentStatus,
@@ -166,7 +167,7 @@ def _submit_in_one_call(
     """
     created_at = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _SUBMIT_CALL_SQL,
             {

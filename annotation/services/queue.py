@@ -29,6 +29,7 @@ from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
 
+from annotation.db import prepared_cursor
 from annotation.models import Assignment, AssignmentStatus, Comparison, Project, Prompt, Response
 from annotation.selectors import (
     PROGRESS_LEFT_CAP,
@@ -223,7 +224,7 @@ def comparison_next_by_slug(
     shuffle = list(range(SHUFFLE_SLOTS))
     rng.shuffle(shuffle)
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _NEXT_IN_CALL_SQL,
             {
@@ -268,7 +269,7 @@ def _next_in_one_call(
     shuffle = list(range(SHUFFLE_SLOTS))
     rng.shuffle(shuffle)
     adapt = connection.ops.adapt_datetimefield_value
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(
             _NEXT_CALL_SQL,
             {
