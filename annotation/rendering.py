@@ -1,41 +1,46 @@
 """Markdown to safe HTML for responses and guidelines.
 
-Model output is untrusted: it is rendered with Python-Markdown (fenced code kept) and then
-sanitised with nh3 (Ammonia), which drops scripts, event handlers and javascript: URLs.
+Model output is untrusted: it is rendered as GitHub-flavoured Markdown by cmark-gfm (fenced code,
+tables, every newline a line break) and then sanitised with nh3 (Ammonia), which drops scripts,
+event handlers and javascript: URLs. Raw HTML is passed from the one to the other, and nh3 alone
+decides what of it stays.
 """
 
-import threading
-
-import markdown
 import nh3
+from cmarkgfm import cmark
 
-_EXTENSIONS = ["fenced_code", "tables", "sane_lists", "nl2br"]
+# HARDBREAKS: a newline in a response is a line break, as annotators read it in the plain text.
+# UNSAFE only means "keep raw HTML": nh3 below is what makes the output safe.
+_OPTIONS = (
+    cmark.Options.CMARK_OPT_HARDBREAKS
+    | cmark.Options.CMARK_OPT_UNSAFE
+    | cmark.Options.CMARK_OPT_VALIDATE_UTF8
+)
+_EXTENSIONS = ["table"]
+
+# cmark-gfm registers its extensions on first use behind a plain flag, and two threads doing that
+# at once abort the process (a second registration of the table's node flag calls abort()).
+# Importing is serialised: register here, before gunicorn's threads render anything.
+cmark.core_extensions_ensure_registered()
+
 _ALLOWED_TAGS = {
     "p", "br", "hr", "pre", "code", "blockquote", "em", "strong", "del", "ul", "ol", "li",
     "h1", "h2", "h3", "h4", "h5", "h6", "table", "thead", "tbody", "tr", "th", "td", "a", "span",
 }  # fmt: skip
 _ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "code": {"class"}, "th": {"align"}, "td": {"align"}}
 
-# Building a Markdown instance (its parsers and extensions) cost twice as much CPU as converting a
-# response with it (py-spy on bench/annotation_load.py), so each thread keeps one and resets it.
-# Instances are not thread-safe, hence one per thread.
-_local = threading.local()
-
-
-def _converter() -> markdown.Markdown:
-    converter = getattr(_local, "converter", None)
-    if converter is None:
-        converter = _local.converter = markdown.Markdown(extensions=_EXTENSIONS, output_format="html")
-    return converter
-
 
 def render_markdown(text: str) -> str:
     """Render untrusted Markdown to HTML that is safe to insert into a page.
 
     >>> render_markdown("**hi** <script>alert(1)</script>")
-    '<p><strong>hi</strong> </p>'
+    '<p><strong>hi</strong> </p>\\n'
     """
-    return sanitise(_converter().reset().convert(text))
+    try:
+        html = cmark.markdown_to_html_with_extensions(text, options=_OPTIONS, extensions=_EXTENSIONS)
+    except UnicodeEncodeError:  # a lone surrogate: the C library takes UTF-8 only
+        return render_markdown(text.encode("utf-8", "replace").decode("utf-8"))
+    return sanitise(html)
 
 
 def sanitise(html: str) -> str:
