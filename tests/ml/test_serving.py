@@ -49,6 +49,16 @@ def test_no_responses_means_no_scores(scorer):
     assert scorer.score("Hi", []) == []
 
 
+def test_the_pooled_vectors_are_what_the_head_turns_into_rewards(scorer):
+    responses = ["Hello!", "a much longer reply that needs some padding", "Go away."]
+    vectors = scorer.pooled(PROMPT, responses)
+    assert vectors.shape == (3, len(scorer.head_weight)) and vectors.dtype == "float64"
+    bias = float(scorer.model.head.bias)
+    rewards = vectors @ scorer.head_weight + bias
+    assert rewards.tolist() == pytest.approx(scorer.score(PROMPT, responses), abs=1e-4)
+    assert scorer.pooled("Hi", []).shape == (0, len(scorer.head_weight))
+
+
 def test_the_preference_probability_is_the_sigmoid_of_the_reward_gap(scorer):
     a, b = scorer.score("Hi", ["Hello!", "Go away."])
     p = scorer.prob_first_better("Hi", "Hello!", "Go away.")

@@ -81,10 +81,14 @@ class RewardModel(nn.Module):
 
     def _score_block(self, attention_mask: Tensor, **inputs: Tensor) -> Tensor:
         """Rewards of one padded block, given its input_ids or its inputs_embeds."""
+        return self.head(self.pooled(attention_mask, **inputs)).squeeze(-1).float()
+
+    def pooled(self, attention_mask: Tensor, **inputs: Tensor) -> Tensor:
+        """The vectors the head sees, (N, H) in the head's dtype, for one right-padded block given
+        its input_ids or its inputs_embeds: reward = head(pooled)."""
         out = self.backbone(attention_mask=attention_mask, **inputs)
         hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]  # (N, T, H)
-        pooled = pool(hidden, attention_mask, self.pooling)  # (N, H)
-        return self.head(pooled.to(self.head.weight.dtype)).squeeze(-1).float()
+        return pool(hidden, attention_mask, self.pooling).to(self.head.weight.dtype)  # (N, H)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | Path, *, pooling: str = "auto") -> RewardModel:

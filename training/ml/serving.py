@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from training.ml.data import Message, PreferenceExample
@@ -66,6 +67,34 @@ class RewardScorer:
         """P(a is preferred to b) under the Bradley-Terry model the reward was trained with."""
         reward_a, reward_b = self.score(prompt, [a, b])
         return 1.0 / (1.0 + math.exp(-(reward_a - reward_b)))
+
+    @torch.inference_mode()
+    def pooled(self, prompt: str | list[Message], responses: Sequence[str]) -> np.ndarray:
+        """The vectors the reward head sees for each response to `prompt`, (N, H) float64, in the
+        order given: ``reward = pooled @ head_weight + bias``. Active learning's Laplace posterior
+        lives on this last layer (training.ml.acquisition)."""
+        from training.ml.reward import pad_batch
+        from training.ml.tokenization import tokenize_scoring
+
+        _check_prompt(prompt)
+        model = self.model
+        if not responses:
+            return np.zeros((0, model.head.in_features))
+        ids = tokenize_scoring(
+            model.tokenizer, prompt, list(responses), max_length=model.max_length, is_encoder=model.encoder
+        )
+        pad = model.tokenizer.pad_token_id or 0
+        parts = []
+        for start in range(0, len(ids), self.batch_size):
+            input_ids, mask = pad_batch(ids[start : start + self.batch_size], pad)
+            vectors = model.pooled(mask.to(self.device), input_ids=input_ids.to(self.device))
+            parts.append(vectors.double().cpu().numpy())
+        return np.concatenate(parts)
+
+    @property
+    def head_weight(self) -> np.ndarray:
+        """The reward head's weight vector, (H,) float64 (its bias cancels in any comparison)."""
+        return self.model.head.weight.detach().double().cpu().numpy().reshape(-1)
 
     @torch.inference_mode()
     def rewards_for_pairs(self, examples: Sequence[PreferenceExample]) -> tuple[torch.Tensor, torch.Tensor]:
