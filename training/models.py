@@ -236,6 +236,7 @@ class GenerationJob(models.Model):
 
 class QueueOrder(models.TextChoices):
     UNCERTAINTY = "uncertainty", "Most uncertain first (active scorer)"
+    INFORMATIVE = "informative", "Most informative first (BALD, active scorer)"
     RANDOM = "random", "Random"
 
 

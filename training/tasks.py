@@ -122,14 +122,18 @@ def score_comparisons(project_id: int) -> int:
 
     project = Project.objects.get(pk=project_id)
     scorer_version = ModelVersion.objects.filter(project=project, status=VersionStatus.ACTIVE_SCORER).first()
-    prob = None
+    scorer = None
     order = project.loop_settings.queue_order if hasattr(project, "loop_settings") else QueueOrder.UNCERTAINTY
-    if scorer_version is not None and order == QueueOrder.UNCERTAINTY:
+    if scorer_version is not None and order in (QueueOrder.UNCERTAINTY, QueueOrder.INFORMATIVE):
         from training.ml.serving import RewardScorer
 
         scorer = RewardScorer.load(scorer_version.checkpoint_path or scorer_version.base_model)
-        prob = scorer.prob_first_better
-    return comparisons_prioritise(project=project, prob_first_better=prob)
+    return comparisons_prioritise(
+        project=project,
+        order=order,
+        prob_first_better=scorer.prob_first_better if scorer is not None else None,
+        scorer=scorer,
+    )
 
 
 @shared_task(queue="default", ignore_result=True)

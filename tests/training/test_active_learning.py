@@ -37,3 +37,96 @@ def test_random_order_is_the_project_setting_and_needs_no_scorer(project):
     comparisons_prioritise(project=project, prob_first_better=lambda *args: 1 / 0, seed=1)
     priorities = [c.priority for c in (type(c).objects.get(pk=c.pk) for c in comparisons)]
     assert len(set(priorities)) == 5 and all(0 <= p < 1 for p in priorities)
+
+
+class FakeScorer:
+    """Known pooled vectors per response text, and a head weight: diffs the test can compute."""
+
+    def __init__(self, vectors: dict[str, list[float]], head_weight):
+        import numpy as np
+
+        self.vectors = {text: np.asarray(v, dtype=float) for text, v in vectors.items()}
+        self.head_weight = np.asarray(head_weight, dtype=float)
+        self.calls = 0
+
+    def pooled(self, prompt, responses):
+        import numpy as np
+
+        self.calls += 1
+        return np.stack([self.vectors[text] for text in responses])
+
+
+def test_the_most_informative_comparison_gets_the_highest_priority(project, annotator, researcher):
+    import numpy as np
+
+    from tests.factories import judgement
+    from training.ml.acquisition import bald, laplace_fit
+
+    vectors = {
+        "l1a": [1.0, 0.0, 0.0],
+        "l1b": [0.0, 0.0, 0.0],  # labelled along the first axis only
+        "l2a": [0.0, 0.0, 0.0],
+        "l2b": [2.0, 0.0, 0.0],
+        "l3a": [1.5, 0.2, 0.0],
+        "l3b": [0.0, 0.0, 0.0],
+        "tie-a": [0.0, 0.0, 9.0],
+        "tie-b": [0.0, 0.0, 0.0],  # a tie teaches nothing: left out
+        "p1a": [0.0, 1.0, 0.0],
+        "p1b": [0.0, 0.0, 0.0],  # an unlabelled axis, near a coin flip
+        "p2a": [0.3, 0.0, 0.0],
+        "p2b": [0.0, 0.0, 0.0],  # well explored
+        "p3a": [0.0, 0.0, 3.0],
+        "p3b": [0.0, 0.0, 0.0],  # a sure call by w, yet its axis was never labelled
+    }
+    weight = [0.5, 0.1, 2.0]
+    labelled = [
+        (ComparisonFactory.create_pair(project=project, texts=("l1a", "l1b"), open_slots=0), "a"),
+        (ComparisonFactory.create_pair(project=project, texts=("l2a", "l2b"), open_slots=0), "b"),
+        (ComparisonFactory.create_pair(project=project, texts=("l3a", "l3b"), open_slots=0), "b"),
+    ]
+    for comparison, choice in labelled:
+        judgement(comparison, annotator, choice)
+    judgement(labelled[0][0], researcher, "b")  # a second vote on the same pair counts as well
+    tie = ComparisonFactory.create_pair(project=project, texts=("tie-a", "tie-b"), open_slots=0)
+    judgement(tie, annotator, "tie")
+    pending = [ComparisonFactory.create_pair(project=project, texts=(f"p{i}a", f"p{i}b")) for i in (1, 2, 3)]
+
+    scorer = FakeScorer(vectors, weight)
+    assert comparisons_prioritise(project=project, scorer=scorer, order="informative") == 3
+
+    diffs = np.array([[1.0, 0, 0], [-2.0, 0, 0], [1.5, 0.2, 0], [1.0, 0, 0]])
+    posterior = laplace_fit(diffs, [1.0, 0.0, 0.0, 0.0], weight)
+    expected = bald(*posterior.predict(np.array([[0, 1.0, 0], [0.3, 0, 0], [0, 0, 3.0]])))
+    priorities = [type(c).objects.get(pk=c.pk).priority for c in pending]
+    assert priorities == pytest.approx(expected.tolist())
+    # An explored direction ranks last, a coin flip or not: its label would barely move the weights.
+    assert min(priorities[0], priorities[2]) > priorities[1] and all(0 <= p <= 1 for p in priorities)
+    assert scorer.calls == 3 + 3  # each labelled pair once, however many votes; each pending once
+
+
+def test_labelled_pairs_are_the_most_recent_decided_votes_on_two_response_comparisons(project, annotator):
+    from annotation.models import ComparisonResponse
+    from tests.factories import ResponseFactory, judgement
+    from training.services.active_learning import labelled_pairs
+
+    first = ComparisonFactory.create_pair(project=project, texts=("a", "b"))
+    second = ComparisonFactory.create_pair(project=project, texts=("c", "d"))
+    both_bad = ComparisonFactory.create_pair(project=project, texts=("e", "f"))
+    three = ComparisonFactory.create_pair(project=project, texts=("g", "h"))
+    ComparisonResponse.objects.create(
+        comparison=three, response=ResponseFactory(prompt=three.prompt, text="i"), position=2
+    )
+    judgement(first, annotator, "a")
+    judgement(second, annotator, "b")
+    judgement(both_bad, annotator, "both_bad")
+    judgement(three, annotator, "a")
+    assert labelled_pairs(project=project) == [(second.pk, 0.0), (first.pk, 1.0)]
+    assert labelled_pairs(project=project, limit=1) == [(second.pk, 0.0)]
+
+
+def test_informative_order_without_an_active_scorer_is_random(project):
+    LoopSettings.objects.create(project=project, queue_order="informative")
+    comparisons = [ComparisonFactory.create_pair(project=project, texts=(f"a{i}", f"b{i}")) for i in range(5)]
+    assert comparisons_prioritise(project=project, seed=1) == 5
+    priorities = [c.priority for c in (type(c).objects.get(pk=c.pk) for c in comparisons)]
+    assert len(set(priorities)) == 5 and all(0 <= p < 1 for p in priorities)

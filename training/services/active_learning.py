@@ -2,20 +2,41 @@
 ``priority`` (highest first), so writing priorities here *is* the queue order.
 
 - uncertainty: ``priority = 1 - 2 * |P(A > B) - 0.5|``; 1.0 for a coin flip, 0.0 for a sure call.
+- informative: ``priority = BALD`` in bits (0 to 1), the mutual information between the pair's
+  label and the scorer's head weights under a last-layer Laplace posterior
+  (``training.ml.acquisition``). The posterior is fitted around the scorer's head weight on the
+  project's most recent ``MAX_LABELLED_PAIRS`` decided judgements (A or B, not tie or both-bad) of
+  two-response comparisons, prior precision chosen by the Laplace evidence. On the
+  active-learning bench it needs fewer labels than "most uncertain first" to reach random order's
+  accuracy (bench/README.md).
 - random: a uniform draw, re-drawn on every rescoring.
-Gold comparisons keep their priority (the queue mixes them in at the project's gold rate).
+Without an active scorer, uncertainty and informative fall back to random. Gold comparisons keep
+their priority (the queue mixes them in at the project's gold rate).
 """
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from django.db import transaction
 from django.db.models import Count
 
-from annotation.models import Comparison, ComparisonResponse, Project
+from annotation.models import Choice, Comparison, ComparisonResponse, Judgement, Project
 from training.models import LoopSettings, QueueOrder
 
 ProbFirstBetter = Callable[[list[dict], str, str], float]
+
+# Labelled pairs the Laplace posterior is fitted on: the most recent ones, so that one rescoring
+# costs at most this many scorer passes however old the project.
+MAX_LABELLED_PAIRS = 2000
+
+
+class PooledScorer(Protocol):
+    """What "most informative first" needs of the active scorer (training.ml.serving.RewardScorer)."""
+
+    head_weight: Any  # (H,) array
+
+    def pooled(self, prompt: list[dict], responses: Sequence[str]) -> Any: ...  # (N, H) array
 
 
 def uncertainty_priority(p_first_better: float) -> float:
@@ -34,45 +55,96 @@ def pending_comparisons(*, project: Project):
     )
 
 
+def labelled_pairs(*, project: Project, limit: int = MAX_LABELLED_PAIRS) -> list[tuple[int, float]]:
+    """(comparison id, 1.0 if A won else 0.0) for the project's most recent decided judgements
+    (A or B) of two-response comparisons; one row per judgement, so a pair judged twice counts
+    twice, as it would in training."""
+    pairs = Comparison.objects.filter(project=project).annotate(n_slots=Count("slots")).filter(n_slots=2)
+    rows = (
+        Judgement.objects.filter(comparison__in=pairs.values("pk"), choice__in=[Choice.A, Choice.B])
+        .order_by("-created_at", "-id")
+        .values_list("comparison_id", "choice")[:limit]
+    )
+    return [(comparison_id, 1.0 if choice == Choice.A else 0.0) for comparison_id, choice in rows]
+
+
 def comparisons_prioritise(
     *,
     project: Project,
     prob_first_better: ProbFirstBetter | None = None,
+    scorer: PooledScorer | None = None,
     order: str | None = None,
     seed: int | None = None,
     batch_size: int = 500,
 ) -> int:
     """Re-score the project's pending comparisons in the project's queue order (or ``order``).
-    Uncertainty needs ``prob_first_better(messages, text_a, text_b)`` from the active scorer;
-    without one the queue order falls back to random. Returns how many were updated."""
+    Uncertainty needs ``prob_first_better(messages, text_a, text_b)`` from the active scorer,
+    informative the scorer itself (its pooled vectors and head weight); without them the queue
+    order falls back to random. Returns how many were updated."""
     if order is None:
         order = LoopSettings.objects.get_or_create(project=project)[0].queue_order
     if order not in QueueOrder.values:
         raise ValueError(f"Unknown queue order {order!r}.")
     if order == QueueOrder.UNCERTAINTY and prob_first_better is None:
         order = QueueOrder.RANDOM
+    if order == QueueOrder.INFORMATIVE and scorer is None:
+        order = QueueOrder.RANDOM
     rng = random.Random(seed)
+    posterior = _head_posterior(project=project, scorer=scorer) if order == QueueOrder.INFORMATIVE else None
     ids = list(pending_comparisons(project=project).values_list("id", flat=True))
     updated = 0
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         comparisons = {c.pk: c for c in Comparison.objects.filter(pk__in=chunk).select_related("prompt")}
-        texts: dict[int, dict[int, str]] = {pk: {} for pk in chunk}
-        for comparison_id, position, text in ComparisonResponse.objects.filter(
-            comparison_id__in=chunk
-        ).values_list("comparison_id", "position", "response__text"):
-            texts[comparison_id][position] = text
-        for pk in chunk:
+        texts = _texts(chunk)
+        if posterior is not None:
+            from training.ml.acquisition import bald
+
+            diffs = [_pair_diff(scorer, comparisons[pk].prompt.messages, texts[pk]) for pk in chunk]
+            scores = bald(*posterior.predict(diffs))  # bits, (len(chunk),)
+        for i, pk in enumerate(chunk):
             comparison = comparisons[pk]
             if order == QueueOrder.UNCERTAINTY:
                 p = prob_first_better(comparison.prompt.messages, texts[pk][0], texts[pk][1])
                 comparison.priority = uncertainty_priority(p)
+            elif posterior is not None:
+                comparison.priority = float(scores[i])
             else:
                 comparison.priority = rng.random()
         with transaction.atomic():
             Comparison.objects.bulk_update(list(comparisons.values()), ["priority"])
         updated += len(chunk)
     return updated
+
+
+def _texts(comparison_ids: Sequence[int]) -> dict[int, dict[int, str]]:
+    """{comparison id: {position: response text}}."""
+    texts: dict[int, dict[int, str]] = {pk: {} for pk in comparison_ids}
+    for comparison_id, position, text in ComparisonResponse.objects.filter(
+        comparison_id__in=comparison_ids
+    ).values_list("comparison_id", "position", "response__text"):
+        texts[comparison_id][position] = text
+    return texts
+
+
+def _pair_diff(scorer: PooledScorer, messages: list[dict], texts: dict[int, str]):
+    """f_A - f_B, the pooled-vector difference whose dot with the head weight is the reward gap."""
+    vectors = scorer.pooled(messages, [texts[0], texts[1]])  # (2, H)
+    return vectors[0] - vectors[1]
+
+
+def _head_posterior(*, project: Project, scorer: PooledScorer):
+    """Laplace posterior of the scorer's head on the project's labelled pairs (evidence-chosen prior)."""
+    from training.ml.acquisition import laplace_fit
+
+    labelled = labelled_pairs(project=project)
+    ids = sorted({pk for pk, _ in labelled})
+    prompts = dict(Comparison.objects.filter(pk__in=ids).values_list("pk", "prompt__messages"))
+    texts = _texts(ids)
+    diff = {pk: _pair_diff(scorer, prompts[pk], texts[pk]) for pk in ids}
+    weight = scorer.head_weight
+    diffs = [diff[pk] for pk, _ in labelled]  # none yet: laplace_fit takes the prior on its own
+    return laplace_fit(diffs, [label for _, label in labelled], weight)
 
 
 @transaction.atomic
