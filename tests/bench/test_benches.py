@@ -113,9 +113,14 @@ def test_the_active_learning_bench_runs_both_queue_orders_on_lm_features(tmp_pat
     result = active_learning.main([str(a) for a in argv])
     assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(result))
     assert result["pairs"] == 31
-    for order in ("uncertainty", "random"):
+    for order in ("uncertainty", "informative", "random"):
         assert [p["labels"] for p in result["curves"][order]] == [5, 10, 15, 20]
         assert all(0 <= p["accuracy"] <= 1 for p in result["curves"][order])
+    for suffix in ("", "_informative"):
+        fraction = result[f"label_fraction_to_match_random{suffix}"]
+        assert fraction is None or 0 < fraction <= 1
+        assert len(result[f"label_fraction_per_split_reached_and_held{suffix}"]) == 2
+        assert 0 <= result[f"splits_never_reaching_random{suffix}"] <= 2
     assert len(list((tmp_path / "cache").glob("active_learning_lm_*.npz"))) == 1
     again = active_learning.main([str(a) for a in argv])  # the second run reads the cache
     assert again["embedding_seconds"] == 0

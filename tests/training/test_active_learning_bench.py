@@ -40,15 +40,17 @@ def test_it_prints_both_curves_and_the_label_fraction_as_one_json_object(tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)  # one JSON object and nothing else
     assert report["pairs"] == 80 and report["features"] == "length"
-    for order in ("uncertainty", "random"):
+    for order in ("uncertainty", "informative", "random"):
         assert [p["labels"] for p in report["curves"][order]] == [10, 20, 30]
         assert all(0 <= p["accuracy"] <= 1 and p["std"] >= 0 for p in report["curves"][order])
-    # The same seed batch starts both orders, so their first points agree.
-    assert report["curves"]["uncertainty"][0] == report["curves"]["random"][0]
+        # The same seed batch starts every order, so their first points agree.
+        assert report["curves"][order][0] == report["curves"]["random"][0]
     assert report["random_final_accuracy"] > 0.75  # the toy file is learnable from length alone
-    fraction = report["label_fraction_to_match_random"]
-    assert fraction is None or 0 < fraction <= 1
-    assert len(report["label_fraction_per_split_reached_and_held"]) == 2
+    for suffix in ("", "_informative"):  # margin keeps the unsuffixed keys, BALD adds its own
+        fraction = report[f"label_fraction_to_match_random{suffix}"]
+        assert fraction is None or 0 < fraction <= 1
+        assert len(report[f"label_fraction_per_split_reached_and_held{suffix}"]) == 2
+    assert 0 <= report["informative_final_accuracy"] <= 1
 
 
 def test_it_refuses_a_budget_smaller_than_a_batch(tmp_path):
