@@ -124,7 +124,11 @@ def laplace_fit(
 ) -> LaplacePosterior:
     """Last-layer Laplace posterior of a Bradley-Terry head with weight ``weight`` (D,), from
     labelled pair differences ``diffs`` (N, D) and ``labels`` (N,), 1 where the first side won.
-    ``prior_precision`` None: the grid's value with the highest evidence."""
+    ``prior_precision`` None: the grid's value with the highest evidence.
+
+    Around a fixed mode the labels enter only the evidence's log-likelihood term, which is the same
+    for every prior precision: which pairs were labelled shapes the posterior, not how they were
+    answered (the answers shaped ``weight``, in training). ``labels`` only sets ``log_evidence``."""
     diffs, labels, weight = _as_arrays(diffs, labels, weight)
     evidence = None
     if prior_precision is None:
