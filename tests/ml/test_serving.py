@@ -89,9 +89,10 @@ def test_an_output_directory_resolves_to_its_final_checkpoint(trained):
         ([{"role": "user"}], ["ok"], "prompt must be"),
     ],
 )
-def test_it_refuses_bad_input(scorer, prompt, responses, message):
+@pytest.mark.parametrize("method", ["score", "pooled"])
+def test_it_refuses_bad_input(scorer, prompt, responses, message, method):
     with pytest.raises(ScoringError, match=message):
-        scorer.score(prompt, responses)
+        getattr(scorer, method)(prompt, responses)
 
 
 def test_only_ties_cannot_be_evaluated(scorer):

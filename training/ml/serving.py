@@ -54,11 +54,7 @@ class RewardScorer:
 
     def score(self, prompt: str | list[Message], responses: Sequence[str]) -> list[float]:
         """One reward per response to `prompt`, in the order given."""
-        if isinstance(responses, str):
-            raise ScoringError("responses must be a list of strings, not one string.")
-        if not all(isinstance(text, str) for text in responses):
-            raise ScoringError("Every response must be a string.")
-        _check_prompt(prompt)
+        _check_input(prompt, responses)
         if not responses:
             return []
         return self.model.score(prompt, list(responses), batch_size=self.batch_size)
@@ -76,7 +72,7 @@ class RewardScorer:
         from training.ml.reward import pad_batch
         from training.ml.tokenization import tokenize_scoring
 
-        _check_prompt(prompt)
+        _check_input(prompt, responses)
         model = self.model
         if not responses:
             return np.zeros((0, model.head.in_features))
@@ -142,6 +138,14 @@ def resolve_checkpoint(path: str | Path) -> Path:
     if pointer.is_file() and is_complete(path / pointer.read_text().strip()):
         return path / pointer.read_text().strip()
     raise ScoringError(f"{path} holds no complete checkpoint (no checkpoint.json marked complete).")
+
+
+def _check_input(prompt: Any, responses: Any) -> None:
+    if isinstance(responses, str):
+        raise ScoringError("responses must be a list of strings, not one string.")
+    if not all(isinstance(text, str) for text in responses):
+        raise ScoringError("Every response must be a string.")
+    _check_prompt(prompt)
 
 
 def _check_prompt(prompt: Any) -> None:
