@@ -2,11 +2,15 @@
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.authentication import TokenAuthentication
 from annotation.api.serializers import (
     ErrorsSerializer,
     JudgementInputSerializer,
@@ -23,9 +27,32 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_by_slug
 
 
-class NextApi(APIView):
-    renderer_classes = [JSONRenderer]  # a hot endpoint: nothing to negotiate
+class _OnlyRenderer(DefaultContentNegotiation):
+    """The view's one renderer, whatever the Accept header says (DRF's "ignore the client" pattern).
 
+    DRF parses the Accept header and matches it against the renderers on every request; with one
+    renderer that was ~4% of the app's CPU under the load bench, for an answer known in advance.
+    """
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class VoteLoopApi(APIView):
+    """The two calls of every vote ("next", then the judgement) do less per request than DRF's defaults.
+
+    One renderer and no negotiation; JSON bodies only (the page and the API clients send JSON);
+    the token tried before the session, so an API client's request never loads a session first.
+    An unauthenticated request is then a 401 with ``WWW-Authenticate: Token`` instead of a 403.
+    """
+
+    renderer_classes = [JSONRenderer]
+    parser_classes = [JSONParser]
+    content_negotiation_class = _OnlyRenderer
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+
+
+class NextApi(VoteLoopApi):
     @extend_schema(
         request=None,
         responses={
@@ -44,9 +71,7 @@ class NextApi(APIView):
         return Response({"assignment": assignment_payload(assignment), "progress": assignment.progress})
 
 
-class JudgementApi(APIView):
-    renderer_classes = [JSONRenderer]  # a hot endpoint: nothing to negotiate
-
+class JudgementApi(VoteLoopApi):
     @extend_schema(
         request=JudgementInputSerializer,
         responses={

@@ -50,7 +50,30 @@ def test_a_wrong_password_gets_no_token(annotator):
 
 def test_anonymous_callers_are_refused(project):
     assert APIClient().get("/api/projects/").status_code in (401, 403)
-    assert APIClient().post(f"/api/projects/{project.slug}/next/").status_code in (401, 403)
+    refused = APIClient().post(f"/api/projects/{project.slug}/next/")
+    # The vote loop tries the token first, so it says how to authenticate.
+    assert refused.status_code == 401
+    assert refused["WWW-Authenticate"] == "Token"
+    assert APIClient().post("/api/assignments/1/judgement/", {}, format="json").status_code == 401
+
+
+def test_the_vote_loop_answers_json_whatever_the_accept_header(project, api, pair):
+    response = api.post(f"/api/projects/{project.slug}/next/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["assignment"]["id"]
+
+
+def test_a_judgement_must_be_sent_as_json(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    url = f"/api/assignments/{assignment_id}/judgement/"
+
+    as_form = api.post(url, {"choice": "left", "strength": 1})  # multipart, APIClient's default
+
+    assert as_form.status_code == 415
+    assert "multipart/form-data" in as_form.json()["detail"]
+    assert Judgement.objects.count() == 0
+    assert api.post(url, {"choice": "left", "strength": 1}, format="json").status_code == 201
 
 
 def test_session_login_works_with_a_csrf_token(project, annotator, pair):
