@@ -3,6 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -10,7 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation.api.authentication import TokenAuthentication
+from annotation.api.authentication import VoteLoopTokenAuthentication
 from annotation.api.serializers import (
     ErrorsSerializer,
     JudgementInputSerializer,
@@ -25,6 +26,7 @@ from annotation.permissions import ANNOTATE, require_role
 from annotation.services.errors import ServiceError
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_by_slug
+from annotation.token_bearer import TokenRefused
 
 
 class _OnlyRenderer(DefaultContentNegotiation):
@@ -42,14 +44,15 @@ class VoteLoopApi(APIView):
     """The two calls of every vote ("next", then the judgement) do less per request than DRF's defaults.
 
     One renderer and no negotiation; JSON bodies only (the page and the API clients send JSON);
-    the token tried before the session, so an API client's request never loads a session first.
+    the token tried before the session, so an API client's request never loads a session first,
+    and on PostgreSQL checked inside the call that does the work (``VoteLoopTokenAuthentication``).
     An unauthenticated request is then a 401 with ``WWW-Authenticate: Token`` instead of a 403.
     """
 
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
     content_negotiation_class = _OnlyRenderer
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    authentication_classes = [VoteLoopTokenAuthentication, SessionAuthentication]
 
 
 class NextApi(VoteLoopApi):
@@ -62,9 +65,12 @@ class NextApi(VoteLoopApi):
         summary="Lease the next comparison (or get back the one you hold)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        role, assignment = comparison_next_by_slug(
-            slug=slug, annotator=request.user, allowed=ANNOTATE, with_progress=True
-        )
+        try:
+            role, assignment = comparison_next_by_slug(
+                slug=slug, annotator=request.user, allowed=ANNOTATE, with_progress=True
+            )
+        except TokenRefused as refused:
+            raise AuthenticationFailed(str(refused)) from None
         require_role(role, ANNOTATE)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -101,6 +107,8 @@ class JudgementApi(VoteLoopApi):
             )
         except ServiceError as error:
             return Response(error.as_dict(), status=error.status_code)
+        except TokenRefused as refused:
+            raise AuthenticationFailed(str(refused)) from None
         return Response(
             judgement_payload(judgement), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

@@ -19,6 +19,7 @@ from annotation.models import (
 )
 from annotation.services.errors import Conflict, ValidationFailed
 from annotation.services.queue import assignment_for_update, json_column
+from annotation.token_bearer import TokenBearer, checked_principal
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 RATIONALE_MAX_CHARS = 10_000
@@ -50,17 +51,21 @@ def judgement_submit(
     input is of the plain types a JSON body carries; the function checks the label scheme under
     the row lock and, when the input does not fit it, stores nothing and returns the scheme for
     the checks below to name the problem. Anything else, and other databases, go step by step
-    inside one transaction.
+    inside one transaction. ``annotator`` may be a ``TokenBearer`` on PostgreSQL: the call checks
+    the token too (``annotation_judgement_submit_by_token``, 0009), and ``TokenRefused`` says it
+    is no good.
     """
     now = now or timezone.now()
     if connection.vendor == "postgresql":
         plain = _plain_input(choice_shown, strength, rationale, duration_ms)
         if plain is not None:
-            submitted = _submit_in_one_call(
+            submitted, annotator = _submit_in_one_call(
                 assignment_id=assignment_id, annotator=annotator, now=now, **plain
             )
             if submitted is not None:
                 return submitted
+    if isinstance(annotator, TokenBearer):
+        annotator = annotator.user()  # input the one call does not take: check the token on its own
     return _submit_step_by_step(
         assignment_id=assignment_id,
         annotator=annotator,
@@ -125,6 +130,11 @@ SELECT /* judgement:submit */ * FROM annotation_judgement_submit(
     %(assignment)s, %(user)s, %(members_only)s, %(choice_shown)s, %(strength)s::smallint, %(rationale)s,
     %(duration_ms)s::integer, %(created_at)s, %(now)s)
 """
+_SUBMIT_BY_TOKEN_CALL_SQL = """
+SELECT /* judgement:submit-by-token */ * FROM annotation_judgement_submit_by_token(
+    %(key)s, %(assignment)s, %(choice_shown)s, %(strength)s::smallint, %(rationale)s,
+    %(duration_ms)s::integer, %(created_at)s, %(now)s)
+"""
 _SMALLINT = range(-32768, 32768)
 
 
@@ -159,29 +169,34 @@ def _plain_int(value) -> bool:
 
 def _submit_in_one_call(
     *, assignment_id: int, annotator, choice_shown: str, strength, rationale: str, duration_ms, now: datetime
-) -> tuple[Judgement, bool] | None:
+) -> tuple[tuple[Judgement, bool] | None, AbstractBaseUser]:
     """PostgreSQL: lock, replay check, label scheme, slot, judgement and assignment in one round trip.
 
-    None when the function's checks refused the input but the Python ones accept it (a scheme it
-    does not read, such as a strength scale that is not a list): the caller takes the portable path.
+    Returns the outcome and the annotator (a ``TokenBearer``'s user once the call checked it). The
+    outcome is None when the function's checks refused the input but the Python ones accept it (a
+    scheme it does not read, such as a strength scale that is not a list): the caller takes the
+    portable path.
     """
     created_at = timezone.now()
     adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "assignment": assignment_id,
+        "choice_shown": choice_shown,
+        "strength": strength,
+        "rationale": rationale,
+        "duration_ms": duration_ms,
+        "created_at": adapt(created_at),
+        "now": adapt(now),
+    }
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _SUBMIT_CALL_SQL,
-            {
-                "assignment": assignment_id,
-                "user": annotator.pk,
-                "members_only": not annotator.is_superuser,
-                "choice_shown": choice_shown,
-                "strength": strength,
-                "rationale": rationale,
-                "duration_ms": duration_ms,
-                "created_at": adapt(created_at),
-                "now": adapt(now),
-            },
-        )
+        if isinstance(annotator, TokenBearer):
+            cursor.execute(_SUBMIT_BY_TOKEN_CALL_SQL, dict(params, key=annotator.key))
+            principal_id, is_superuser, *row = cursor.fetchone()
+            annotator = checked_principal(principal_id, is_superuser, row[0])
+        else:
+            params.update(user=annotator.pk, members_only=not annotator.is_superuser)
+            cursor.execute(_SUBMIT_CALL_SQL, params)
+            row = cursor.fetchone()
         (
             outcome,
             judgement_id,
@@ -201,7 +216,7 @@ def _submit_in_one_call(
             strength_scale,
             rationale_policy,
             overlap,
-        ) = cursor.fetchone()
+        ) = row
     if outcome == "missing":
         raise Http404("No such assignment.")
     if outcome == "removed":
@@ -231,7 +246,7 @@ def _submit_in_one_call(
     assignment.annotator = annotator
     if outcome == "invalid":
         _checked_fields(assignment, choice_shown, strength, rationale, duration_ms)  # raises, naming why
-        return None
+        return None, annotator
     if outcome == "stored":
         assignment.status = AssignmentStatus.SUBMITTED
         assignment.finished_at = now
@@ -267,7 +282,7 @@ def _submit_in_one_call(
     judgement.comparison = comparison
     judgement.annotator = annotator
     judgement.assignment = assignment
-    return judgement, outcome == "stored"
+    return (judgement, outcome == "stored"), annotator
 
 
 def _store_step_by_step(*, assignment: Assignment, annotator, fields: dict, now: datetime) -> Judgement:

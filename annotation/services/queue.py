@@ -38,6 +38,7 @@ from annotation.selectors import (
     project_with_role,
 )
 from annotation.services.errors import Conflict
+from annotation.token_bearer import TokenBearer, checked_principal
 
 # How many stale leases one call to "next" gives back. Small, so no request pays for a backlog;
 # the periodic task (annotation.tasks.leases_expire_task) drains the rest.
@@ -195,7 +196,7 @@ SELECT /* queue:next */ * FROM annotation_queue_next(
 def comparison_next_by_slug(
     *,
     slug: str,
-    annotator: AbstractBaseUser,
+    annotator: AbstractBaseUser | TokenBearer,
     allowed: frozenset[str],
     now: datetime | None = None,
     rng: random.Random | None = None,
@@ -206,11 +207,14 @@ def comparison_next_by_slug(
     The role is the caller's in that project (superusers act as admins), None for an outsider; an
     item is leased only when the role is in ``allowed`` (``annotation.permissions.require_role``
     turns the rest into a 404 or a 403). PostgreSQL looks the project up inside the same call,
-    ``annotation_queue_next_in`` (migration 0006): "next" is then one round trip after the token.
+    ``annotation_queue_next_in`` (migration 0006): "next" is then one round trip. A
+    ``TokenBearer`` (PostgreSQL only) has its token checked in that call as well
+    (``annotation_queue_next_by_token``, 0009): ``TokenRefused`` if it is no good.
     """
     now = now or timezone.now()
     rng = rng or random
-    if connection.vendor != "postgresql" or not annotator.is_authenticated:
+    bearer = annotator if isinstance(annotator, TokenBearer) else None
+    if bearer is None and (connection.vendor != "postgresql" or not annotator.is_authenticated):
         try:
             project, role = project_with_role(user=annotator, slug=slug)
         except Http404:
@@ -224,23 +228,27 @@ def comparison_next_by_slug(
     shuffle = list(range(SHUFFLE_SLOTS))
     rng.shuffle(shuffle)
     adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "slug": slug,
+        "roles": sorted(allowed),
+        "now": adapt(now),
+        "leased_at": adapt(timezone.now()),
+        "gold_draw": rng.random(),
+        "shuffle": shuffle,
+        "expire_batch": EXPIRE_BATCH,
+        "progress_cap": PROGRESS_LEFT_CAP + 1 if with_progress else None,
+    }
     with prepared_cursor() as cursor:
-        cursor.execute(
-            _NEXT_IN_CALL_SQL,
-            {
-                "user": annotator.pk,
-                "superuser": annotator.is_superuser,
-                "slug": slug,
-                "roles": sorted(allowed),
-                "now": adapt(now),
-                "leased_at": adapt(timezone.now()),
-                "gold_draw": rng.random(),
-                "shuffle": shuffle,
-                "expire_batch": EXPIRE_BATCH,
-                "progress_cap": PROGRESS_LEFT_CAP + 1 if with_progress else None,
-            },
-        )
-        outcome, role, project_id, gold_rate, lease_seconds, overlap, *lease = cursor.fetchone()
+        if bearer is None:
+            params.update(user=annotator.pk, superuser=annotator.is_superuser)
+            cursor.execute(_NEXT_IN_CALL_SQL, params)
+            row = cursor.fetchone()
+        else:
+            # The token is checked in the same call (migration 0009); its user comes back first.
+            cursor.execute(_NEXT_BY_TOKEN_CALL_SQL, dict(params, key=bearer.key))
+            principal_id, is_superuser, *row = cursor.fetchone()
+            annotator = checked_principal(principal_id, is_superuser, row[0])
+    outcome, role, project_id, gold_rate, lease_seconds, overlap, *lease = row
     if outcome == "no-project":
         return None, None
     if outcome != "leased":
@@ -258,6 +266,13 @@ def comparison_next_by_slug(
 _NEXT_IN_CALL_SQL = """
 SELECT /* queue:next-in */ * FROM annotation_queue_next_in(
     %(user)s, %(superuser)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s, %(gold_draw)s,
+    %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
+"""
+
+
+_NEXT_BY_TOKEN_CALL_SQL = """
+SELECT /* queue:next-by-token */ * FROM annotation_queue_next_by_token(
+    %(key)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s, %(gold_draw)s,
     %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
 """
 

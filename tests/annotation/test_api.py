@@ -298,6 +298,60 @@ def test_an_inactive_users_token_is_refused(project, annotator):
     assert response.json()["detail"] == "User inactive or deleted."
 
 
+def test_the_vote_loop_refuses_a_bad_token_and_leases_nothing(project, pair):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+
+    response = client.post(f"/api/projects/{project.slug}/next/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json()["detail"] == "Invalid token."
+    assert not Assignment.objects.exists()
+
+
+def test_a_token_revoked_between_next_and_judgement_stores_nothing(project, api, annotator, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    Token.objects.filter(user=annotator).delete()
+
+    response = api.post(f"/api/assignments/{assignment_id}/judgement/", {"choice": "left"}, format="json")
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+    assert not Judgement.objects.exists()
+    assert Assignment.objects.get().status == "leased"
+
+
+@pytest.mark.parametrize("long_rationale", [False, True], ids=["one-call", "step-by-step"])
+def test_an_inactive_users_vote_is_refused_on_both_paths(project, api, annotator, pair, long_rationale):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    annotator.is_active = False
+    annotator.save()
+    # Over the length limit, the input skips the one-call path and the token is checked on its own.
+    payload = {"choice": "left", "strength": 1, "rationale": "x" * (20_000 if long_rationale else 5)}
+
+    judged = api.post(f"/api/assignments/{assignment_id}/judgement/", payload, format="json")
+    again = next_item(api, project)
+
+    assert judged.status_code == again.status_code == 401
+    assert judged.json()["detail"] == again.json()["detail"] == "User inactive or deleted."
+    assert not Judgement.objects.exists()
+
+
+def test_a_valid_token_on_the_step_by_step_path_gets_the_checks_answer(project, api, pair):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+
+    response = api.post(
+        f"/api/assignments/{assignment_id}/judgement/",
+        {"choice": "left", "strength": 1, "rationale": "x" * 20_000},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert "the limit is 10000" in str(response.json())
+    assert not Judgement.objects.exists()
+
+
 @pytest.mark.parametrize(
     "payload",
     [
