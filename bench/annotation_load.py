@@ -78,6 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0,
         help="gunicorn --worker-connections (0: gunicorn's default); caps each worker's share of clients",
     )
+    parser.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="gunicorn --reuse-port: each worker listens on its own socket and the kernel spreads clients",
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--bench-db", default="", help="scratch database name (default: <name>_bench)")
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database afterwards")
@@ -290,6 +295,7 @@ def start_gunicorn(
     workers: int,
     threads: int,
     worker_connections: int = 0,
+    reuse_port: bool = False,
 ) -> tuple[subprocess.Popen, int]:
     port = free_port()
     env = dict(
@@ -316,6 +322,8 @@ def start_gunicorn(
     ]  # fmt: skip
     if worker_connections:
         command += ["--worker-connections", str(worker_connections)]
+    if reuse_port:
+        command.append("--reuse-port")
     log(f"starting {' '.join(command[1:])}")
     process = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True)
     return process, port
@@ -703,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
                     workers=args.workers,
                     threads=args.threads,
                     worker_connections=args.worker_connections,
+                    reuse_port=args.reuse_port,
                 )
                 wait_until_up(port, tokens[0], server)
             log(f"{args.annotators} annotators for {args.warmup:g}s warm-up + {args.seconds:g}s on {slug}")
@@ -766,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
             "workers": args.workers,
             "threads": args.threads,
             "worker_connections": args.worker_connections or None,
+            "reuse_port": args.reuse_port,
         },
         "judgements_per_s": first["judgements_per_s"],
         "requests_per_s": first["requests_per_s"],
