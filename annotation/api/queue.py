@@ -3,7 +3,7 @@
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import AuthenticationFailed
+from rest_framework.exceptions import AuthenticationFailed, ParseError, UnsupportedMediaType
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
@@ -26,7 +26,7 @@ from annotation.permissions import ANNOTATE, require_role
 from annotation.services.errors import ServiceError
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_by_slug
-from annotation.token_bearer import TokenRefused
+from annotation.token_bearer import TokenBearer, TokenRefused
 
 
 class _OnlyRenderer(DefaultContentNegotiation):
@@ -47,12 +47,34 @@ class VoteLoopApi(APIView):
     the token tried before the session, so an API client's request never loads a session first,
     and on PostgreSQL checked inside the call that does the work (``VoteLoopTokenAuthentication``).
     An unauthenticated request is then a 401 with ``WWW-Authenticate: Token`` instead of a 403.
+
+    Until the service's call has checked it, ``request.user`` may be a ``TokenBearer``, which has
+    no user attributes: a throttle or permission that reads them (``UserRateThrottle`` reads
+    ``pk``) needs the token checked first. Answers that go out before the call (a body that does
+    not parse or validate) check the token on its own, so a bad token is a 401 whatever the body.
     """
 
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
     content_negotiation_class = _OnlyRenderer
     authentication_classes = [VoteLoopTokenAuthentication, SessionAuthentication]
+
+    def handle_exception(self, exc):
+        if isinstance(exc, (ParseError, UnsupportedMediaType)):
+            try:
+                refuse_a_bad_token(self.request)
+            except AuthenticationFailed as refused:
+                exc = refused
+        return super().handle_exception(exc)
+
+
+def refuse_a_bad_token(request: Request) -> None:
+    """Check a ``TokenBearer``'s token on its own (one query): ``AuthenticationFailed`` if no good."""
+    if isinstance(request.user, TokenBearer):
+        try:
+            request.user.user()
+        except TokenRefused as refused:
+            raise AuthenticationFailed(str(refused)) from None
 
 
 class NextApi(VoteLoopApi):
@@ -94,6 +116,7 @@ class JudgementApi(VoteLoopApi):
         if data is None:
             form = JudgementInputSerializer(data=request.data)
             if not form.is_valid():
+                refuse_a_bad_token(request)
                 return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
             data = form.validated_data
         try:

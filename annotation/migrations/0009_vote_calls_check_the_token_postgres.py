@@ -58,7 +58,7 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    IF NOT v_active THEN
+    IF v_active IS NOT TRUE THEN
         outcome := 'inactive';
         RETURN NEXT;
         RETURN;
@@ -118,7 +118,7 @@ BEGIN
         RETURN NEXT;
         RETURN;
     END IF;
-    IF NOT v_active THEN
+    IF v_active IS NOT TRUE THEN
         outcome := 'inactive';
         RETURN NEXT;
         RETURN;

@@ -253,10 +253,10 @@ def comparison_next_by_slug(
         return None, None
     if outcome != "leased":
         return role, None  # 'forbidden', or 'empty': nothing left for them
-    project = Project.from_db(
+    project = Project.from_db(  # from_db takes the values in the model's field order
         connection.alias,
-        ["id", "slug", "gold_rate", "lease_seconds", "overlap"],
-        [project_id, slug, gold_rate, lease_seconds, overlap],
+        ["id", "slug", "overlap", "lease_seconds", "gold_rate"],
+        [project_id, slug, overlap, lease_seconds, gold_rate],
     )
     return role, _assignment_from_row(
         lease, project=project, annotator=annotator, with_progress=with_progress

@@ -151,7 +151,7 @@
         .join(" ");
     }
     if (data.detail) return String(data.detail);
-    if (result.status === 403) return "You are logged out or not allowed to do this. Reload the page and log in again.";
+    if (result.status === 401 || result.status === 403) return "You are logged out or not allowed to do this. Reload the page and log in again.";
     return "The server answered " + result.status + ". Try again in a moment.";
   }
 

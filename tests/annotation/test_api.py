@@ -8,7 +8,7 @@ from rest_framework.test import APIClient
 
 from annotation.api.serializers import JudgementSerializer, NextSerializer
 from annotation.models import Assignment, Judgement
-from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
+from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
 
@@ -243,12 +243,12 @@ def test_next_and_submit_use_a_fixed_small_number_of_queries(
     for _ in range(20):
         ComparisonFactory.create_pair(project=project)
     # SQLite's budgets include the SAVEPOINT/RELEASE pair the test's own transaction adds around the
-    # service. PostgreSQL runs each request as the token lookup and one function call (migrations
-    # 0004-0006); SQLite runs the steps one by one.
+    # service. PostgreSQL runs each request as one function call that also checks the token
+    # (migrations 0004-0009); SQLite looks the token up, then runs the steps one by one.
     postgres = connection.vendor == "postgresql"
-    with django_assert_max_num_queries(2 if postgres else 12):
+    with django_assert_max_num_queries(1 if postgres else 12):
         assignment_id = next_item(api, project).json()["assignment"]["id"]
-    with django_assert_max_num_queries(2 if postgres else 8):
+    with django_assert_max_num_queries(1 if postgres else 8):
         response = api.post(
             f"/api/assignments/{assignment_id}/judgement/", {"choice": "left", "strength": 1}, format="json"
         )
@@ -308,6 +308,62 @@ def test_the_vote_loop_refuses_a_bad_token_and_leases_nothing(project, pair):
     assert response["WWW-Authenticate"] == "Token"
     assert response.json()["detail"] == "Invalid token."
     assert not Assignment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (b'{"choice": "sideways"}', "application/json"),
+        (b"{not json", "application/json"),
+        (b"a=b", "text/plain"),
+    ],
+    ids=["invalid", "unparsable", "not-json"],
+)
+def test_a_bad_token_is_a_401_whatever_the_body(project, api, annotator, pair, body, content_type):
+    assignment_id = next_item(api, project).json()["assignment"]["id"]
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+
+    response = client.generic(
+        "POST", f"/api/assignments/{assignment_id}/judgement/", body, content_type=content_type
+    )
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == "Invalid token."
+    # The same body with a good token gets the answer about the body.
+    assert api.generic(
+        "POST", f"/api/assignments/{assignment_id}/judgement/", body, content_type=content_type
+    ).status_code in (400, 415)
+
+
+def test_a_superusers_token_votes_in_any_project(project, pair):
+    root = UserFactory(username="root", is_superuser=True, is_staff=True)
+    project.gold_rate, project.overlap = 0.25, 2
+    project.save()
+    api = client_for(root)
+
+    served = next_item(api, project)
+    assignment_id = served.json()["assignment"]["id"]
+    judged = api.post(
+        f"/api/assignments/{assignment_id}/judgement/", {"choice": "left", "strength": 1}, format="json"
+    )
+
+    assert served.status_code == 200
+    assert judged.status_code == 201
+    assert Judgement.objects.get().annotator == root
+
+
+def test_next_hands_back_the_projects_settings_in_their_own_fields(project, annotator, pair):
+    from annotation.permissions import ANNOTATE
+    from annotation.services.queue import comparison_next_by_slug
+
+    project.gold_rate, project.overlap, project.lease_seconds = 0.25, 2, 900
+    project.save()
+
+    _, assignment = comparison_next_by_slug(slug=project.slug, annotator=annotator, allowed=ANNOTATE)
+
+    served = assignment.comparison.project
+    assert (served.gold_rate, served.overlap, served.lease_seconds) == (0.25, 2, 900)
 
 
 def test_a_token_revoked_between_next_and_judgement_stores_nothing(project, api, annotator, pair):
