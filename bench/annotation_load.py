@@ -441,10 +441,16 @@ class KeepAliveClient:
 
     def post(self, path: str, body: bytes = b"") -> tuple[int, bytes]:
         try:
-            return self._post(path, body)
-        except OSError:
-            self.close()  # a dropped keep-alive connection: reconnect once, then give up
-            return self._post(path, body)
+            try:
+                return self._post(path, body)
+            except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError):
+                # A keep-alive connection the server dropped: reconnect once. (A timeout is not
+                # retried: the request may have been done, and a resent POST would be a replay.)
+                self.close()
+                return self._post(path, body)
+        except BaseException:
+            self.close()  # never read a later answer from a connection left half-way
+            raise
 
     def _post(self, path: str, body: bytes) -> tuple[int, bytes]:
         if self.sock is None:
@@ -452,25 +458,46 @@ class KeepAliveClient:
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         request = f"POST {path} HTTP/1.1\r\n{self.head}Content-Length: {len(body)}\r\n\r\n"
         self.sock.sendall(request.encode("latin-1") + body)
-        while (end := self.buffer.find(b"\r\n\r\n")) < 0:
-            self._receive()
-        head, self.buffer = self.buffer[:end].decode("latin-1"), self.buffer[end + 4 :]
-        lines = head.split("\r\n")
-        status = int(lines[0].split(" ", 2)[1])
+        while True:
+            while (end := self.buffer.find(b"\r\n\r\n")) < 0:
+                self._receive()
+            head, self.buffer = self.buffer[:end].decode("latin-1"), self.buffer[end + 4 :]
+            lines = head.split("\r\n")
+            version, status = lines[0].split(" ", 2)[:2]
+            status = int(status)
+            if status >= 200:
+                break  # 1xx answers (100 Continue) come before the real one
         fields = {}
         for line in lines[1:]:
             name, _, value = line.partition(":")
-            fields[name.strip().lower()] = value.strip()
-        if fields.get("transfer-encoding", "").lower() == "chunked":
+            fields[name.strip().lower()] = value.strip().lower()
+        connection_tokens = {token.strip() for token in fields.get("connection", "").split(",")}
+        closing = "close" in connection_tokens or (
+            version == "HTTP/1.0" and "keep-alive" not in connection_tokens
+        )
+        if status in (204, 304):
+            data = b""
+        elif "chunked" in fields.get("transfer-encoding", ""):
             data = self._read_chunked()
-        else:
-            length = int(fields.get("content-length", "0"))
+        elif "content-length" in fields:
+            length = int(fields["content-length"])
             while len(self.buffer) < length:
                 self._receive()
             data, self.buffer = self.buffer[:length], self.buffer[length:]
-        if fields.get("connection", "").lower() == "close":
+        else:
+            data = self._read_to_close()  # no length: the body runs until the server closes
+            closing = True
+        if closing:
             self.close()
         return status, data
+
+    def _read_to_close(self) -> bytes:
+        while True:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                data, self.buffer = self.buffer, b""
+                return data
+            self.buffer += chunk
 
     def _read_chunked(self) -> bytes:
         data = b""
@@ -480,10 +507,18 @@ class KeepAliveClient:
             size = int(self.buffer[:end].split(b";")[0], 16)
             while len(self.buffer) < end + 2 + size + 2:
                 self._receive()
+            if size == 0:
+                # The last chunk, then optional trailer lines up to an empty line.
+                self.buffer = self.buffer[end + 2 :]
+                while (stop := self.buffer.find(b"\r\n")) != 0:
+                    if stop < 0:
+                        self._receive()
+                        continue
+                    self.buffer = self.buffer[stop + 2 :]
+                self.buffer = self.buffer[2:]
+                return data
             data += self.buffer[end + 2 : end + 2 + size]
             self.buffer = self.buffer[end + 2 + size + 2 :]
-            if size == 0:
-                return data
 
     def _receive(self) -> None:
         chunk = self.sock.recv(65536)
