@@ -715,10 +715,38 @@ def integrity(slug: str) -> dict:
 # --- Main ------------------------------------------------------------------------------------------
 
 
+def python_speed_ms(repeats: int = 5) -> float:
+    """Best of ``repeats`` timings of a fixed pure-Python workload (JSON, dicts, strings), in ms.
+
+    How fast this machine runs interpreted code at the moment. On a shared machine the same code's
+    CPU per judgement moves with it (2.5 to 4.2 ms of app CPU within one morning), so judgements/s
+    and latencies are comparable only between runs with similar values.
+    """
+    payload = {
+        "assignment": {
+            "id": 1,
+            "messages": [{"role": "user", "content": "question " * 50}],
+            "responses": [{"position": i, "html": "<p>" + "word " * 200 + "</p>"} for i in range(2)],
+        },
+        "progress": {"done": 10, "left": 100},
+    }
+    best = float("inf")
+    for _ in range(repeats):
+        began = time.perf_counter()
+        for i in range(2000):
+            data = json.loads(json.dumps(payload))
+            data["progress"]["done"] = i
+            fields = {key: value for key, value in data["assignment"].items() if key != "id"}
+            "-".join(f"{key}:{len(value)}" for key, value in fields.items())
+        best = min(best, time.perf_counter() - began)
+    return round(best * 1000, 1)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     secret_key = secrets.token_urlsafe(50)
     load_before = os.getloadavg()
+    speed_before = python_speed_ms()
     bench_url = scratch_database(args.database_url, args.bench_db)
     log(f"scratch database {urllib.parse.urlsplit(bench_url).path.lstrip('/')}")
     setup_django(bench_url, secret_key)
@@ -835,7 +863,12 @@ def main(argv: list[str] | None = None) -> int:
             size: result["solo_latency_ms"]["next"]["p95"] for size, result in by_size.items()
         },
         "by_size": by_size,
-        "machine": {"cpus": os.cpu_count(), "loadavg_before": [round(x, 2) for x in load_before]},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "loadavg_before": [round(x, 2) for x in load_before],
+            # A fixed pure-Python workload, best of 5, before and after: lower is a faster machine.
+            "python_speed_ms_before_after": [speed_before, python_speed_ms()],
+        },
     }
     print(json.dumps(report, indent=2))
     return 0

@@ -48,6 +48,7 @@ def test_the_benchmark_reports_one_json_object_with_no_duplicates_or_errors():
     assert report["duplicates"] == 0
     assert report["errors"] == 0, report["by_size"]
     assert report["counter_mismatches"] == 0
+    assert all(ms > 0 for ms in report["machine"]["python_speed_ms_before_after"])
     for endpoint in ("next", "judgement"):
         assert report["latency_ms"][endpoint]["p99"] >= report["latency_ms"][endpoint]["p50"] > 0
     assert set(report["next_p95_ms_by_size"]) == {"1000", "2000"}
