@@ -8,15 +8,72 @@ a ``TokenBearer``: authenticated as far as DRF's permission check goes, but with
 so any code that reaches for one before the check fails loudly instead of acting for nobody.
 """
 
+from functools import cache
+
 from django.contrib.auth import get_user_model
 from django.db import connection
+from django.utils.translation import gettext_lazy as _
+from rest_framework.authtoken.models import Token
+
+from annotation.db import prepared_cursor
 
 
 class TokenRefused(Exception):
     """The token is unknown, or its user inactive; the API answers 401 with this message."""
 
 
-_REFUSALS = {"bad-token": "Invalid token.", "inactive": "User inactive or deleted."}
+# DRF's TokenAuthentication messages, for the same two refusals.
+_REFUSALS = {"bad-token": _("Invalid token."), "inactive": _("User inactive or deleted.")}
+
+
+def user_for_token(key: str):
+    """The token's user, looked up on its own with DRF's rules; ``TokenRefused`` if no good.
+
+    Every API call not in the vote loop authenticates this way, and the ORM spent longer compiling
+    DRF's token query than PostgreSQL spent answering it (bench/annotation_load.py). On PostgreSQL
+    the row is read with a plain cursor and turned into a user directly: the raw queryset's
+    machinery (column mapping, converters) was still a fifth of an API request's Python time under
+    py-spy. The statement is prepared once per connection (``annotation.db.prepared_cursor``).
+    """
+    user = _user_by_token(key)
+    if user is None:
+        raise TokenRefused(_REFUSALS["bad-token"])
+    if not user.is_active:
+        raise TokenRefused(_REFUSALS["inactive"])
+    return user
+
+
+@cache
+def _user_query() -> tuple[str, list[str]]:
+    """The PostgreSQL lookup and the attribute names of its columns, built once per process."""
+    User = get_user_model()
+    fields = User._meta.concrete_fields
+    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in fields)
+    return f"SELECT {columns}{_join()}", [field.attname for field in fields]
+
+
+def _join() -> str:
+    User = get_user_model()
+    return (
+        f" FROM {User._meta.db_table} u JOIN {Token._meta.db_table} t"
+        f" ON t.user_id = u.{User._meta.pk.column} WHERE t.key = %s"
+    )
+
+
+def _user_by_token(key: str):
+    User = get_user_model()
+    if connection.vendor != "postgresql":
+        # Other databases may hand some columns over in a raw form (SQLite: dates as text);
+        # the raw queryset applies the field converters.
+        users = list(User.objects.raw("SELECT u.*" + _join(), [key]))
+        return users[0] if users else None
+    sql, attnames = _user_query()
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, [key])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return User.from_db(connection.alias, attnames, row)
 
 
 class TokenBearer:
@@ -31,14 +88,7 @@ class TokenBearer:
 
     def user(self):
         """The token's user looked up on its own (paths that cannot pass the key down); or refused."""
-        from rest_framework.authtoken.models import Token
-
-        token = Token.objects.select_related("user").filter(key=self.key).first()
-        if token is None:
-            raise TokenRefused(_REFUSALS["bad-token"])
-        if not token.user.is_active:
-            raise TokenRefused(_REFUSALS["inactive"])
-        return token.user
+        return user_for_token(self.key)
 
 
 def checked_principal(principal_id, is_superuser, outcome: str):

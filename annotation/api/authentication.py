@@ -1,65 +1,23 @@
-"""API token authentication: DRF's, with the lookup written as one join.
+"""API token authentication: DRF's tokens and errors, with the lookup written as one join.
 
-Every API call authenticates, and the ORM spent longer compiling DRF's token query than
-PostgreSQL spent answering it (bench/annotation_load.py). Same tokens, same errors. On PostgreSQL
-the row is read with a plain cursor and turned into a user directly: the raw queryset's machinery
-(column mapping, converters) was still a fifth of an API request's Python time under py-spy. The
-statement is prepared once per connection (``annotation.db.prepared_cursor``).
+The lookup and its rules (``annotation.token_bearer.user_for_token``) are shared with the vote
+loop's ``TokenBearer``, which checks them inside its own database call where it can.
 """
 
-from functools import cache
-
-from django.contrib.auth import get_user_model
 from django.db import connection
-from django.utils.translation import gettext_lazy as _
 from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
 
-from annotation.db import prepared_cursor
-from annotation.token_bearer import TokenBearer
-
-
-@cache
-def _user_query() -> tuple[str, list[str]]:
-    """The PostgreSQL lookup and the attribute names of its columns, built once per process."""
-    User = get_user_model()
-    fields = User._meta.concrete_fields
-    columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in fields)
-    return f"SELECT {columns}{_join()}", [field.attname for field in fields]
-
-
-def _join() -> str:
-    User = get_user_model()
-    return (
-        f" FROM {User._meta.db_table} u JOIN {Token._meta.db_table} t"
-        f" ON t.user_id = u.{User._meta.pk.column} WHERE t.key = %s"
-    )
-
-
-def _user_by_token(key: str):
-    User = get_user_model()
-    if connection.vendor != "postgresql":
-        # Other databases may hand some columns over in a raw form (SQLite: dates as text);
-        # the raw queryset applies the field converters.
-        users = list(User.objects.raw("SELECT u.*" + _join(), [key]))
-        return users[0] if users else None
-    sql, attnames = _user_query()
-    with prepared_cursor() as cursor:
-        cursor.execute(sql, [key])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    return User.from_db(connection.alias, attnames, row)
+from annotation.token_bearer import TokenBearer, TokenRefused, user_for_token
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key: str):
-        user = _user_by_token(key)
-        if user is None:
-            raise exceptions.AuthenticationFailed(_("Invalid token."))
-        if not user.is_active:
-            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        try:
+            user = user_for_token(key)
+        except TokenRefused as refused:
+            raise exceptions.AuthenticationFailed(refused.args[0]) from None
         return user, Token(key=key, user=user)
 
 
