@@ -113,6 +113,8 @@ except (ImproperlyConfigured, KeyError, ValueError) as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {error}") from None
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Django's SQLite backend, except that a migration's table rebuild keeps the triggers.
+    DATABASES["default"]["ENGINE"] = "alignweb.sqlite_backend"
     # WAL plus a busy timeout lets the web server and a worker write to one SQLite file.
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 20,

@@ -22,9 +22,10 @@ The backfill counts the judgements already stored; it runs after the triggers ar
 locks ``annotation_judgement`` against writes on PostgreSQL until the migration commits, so no
 judgement is counted twice or missed.
 
-SQLite drops a table's triggers when Django rebuilds the table (most ``AlterField`` operations
-there): a later migration that alters ``annotation_judgement`` or ``annotation_comparison`` must
-run ``create_triggers`` again. ``tests/annotation/test_tally.py`` fails if a trigger is missing.
+On SQLite most ``AlterField`` operations rebuild the table, which drops its triggers and, with
+Django's own backend, fails the migration on these triggers' references to one another's tables;
+``alignweb.sqlite_backend`` keeps the triggers through a rebuild (``tests/test_sqlite_backend.py``).
+``tests/annotation/test_tally.py`` fails if a trigger is missing.
 """
 
 import importlib
