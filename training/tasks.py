@@ -128,12 +128,7 @@ def score_comparisons(project_id: int) -> int:
         from training.ml.serving import RewardScorer
 
         scorer = RewardScorer.load(scorer_version.checkpoint_path or scorer_version.base_model)
-    return comparisons_prioritise(
-        project=project,
-        order=order,
-        prob_first_better=scorer.prob_first_better if scorer is not None else None,
-        scorer=scorer,
-    )
+    return comparisons_prioritise(project=project, order=order, scorer=scorer)
 
 
 @shared_task(queue="default", ignore_result=True)

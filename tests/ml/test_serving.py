@@ -66,6 +66,42 @@ def test_the_preference_probability_is_the_sigmoid_of_the_reward_gap(scorer):
     assert scorer.prob_first_better("Hi", "Go away.", "Hello!") == pytest.approx(1 - p, abs=1e-6)
 
 
+def test_pairs_are_scored_together_as_they_are_one_at_a_time(scorer):
+    pairs = [
+        ("Hi", "Hello!", "Go away."),
+        (PROMPT, "a much longer reply that needs padding", "ok"),
+        ("x", "y", "y"),
+    ]
+    together = scorer.probs_first_better(pairs)
+    assert together == pytest.approx([scorer.prob_first_better(*pair) for pair in pairs], abs=1e-6)
+    assert together[2] == pytest.approx(0.5)
+    assert scorer.probs_first_better([]) == []
+
+
+def test_a_pairs_vectors_are_its_two_replies_pooled(scorer):
+    pairs = [("Hi", "Hello!", "Go away."), ("Greet me", "Hello, dear friend.", "No.")]  # short: no cut
+    vectors = scorer.pooled_pairs(pairs)
+    assert vectors.shape == (2, 2, len(scorer.head_weight)) and vectors.dtype == "float64"
+    for (prompt, a, b), pair_vectors in zip(pairs, vectors, strict=True):
+        assert pair_vectors == pytest.approx(scorer.pooled(prompt, [a, b]), abs=1e-5)
+    assert scorer.pooled_pairs([]).shape == (0, 2, len(scorer.head_weight))
+
+
+def test_a_long_prompt_is_cut_the_same_for_both_replies_as_in_training(scorer):
+    long_prompt = "please " * 200  # far past max_length=64
+    pair = PreferenceExample(long_prompt, "a short reply", "a much much longer reply than the other one is")
+    chosen, rejected = scorer.rewards_for_pairs([pair])
+    p = scorer.prob_first_better(long_prompt, pair.chosen, pair.rejected)
+    assert p == pytest.approx(1 / (1 + math.exp(float(rejected[0] - chosen[0]))), abs=1e-6)
+
+
+def test_a_pair_that_is_not_three_parts_is_refused(scorer):
+    with pytest.raises(ScoringError, match="prompt, a, b"):
+        scorer.probs_first_better([("Hi", "Hello!")])
+    with pytest.raises(ScoringError, match="string"):
+        scorer.pooled_pairs([("Hi", "Hello!", 3)])
+
+
 def test_it_evaluates_accuracy_margin_and_calibration_on_labelled_pairs(scorer):
     metrics = scorer.evaluate([*PAIRS, PreferenceExample("x", "y", "z", is_tie=True)])
     assert metrics["pairs"] == len(PAIRS)  # the tie has no right answer and is left out

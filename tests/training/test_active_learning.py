@@ -1,4 +1,4 @@
-"""The active scorer orders the annotation queue: most uncertain first, or random."""
+"""The active scorer orders the annotation queue: most uncertain or most informative first, or random."""
 
 import pytest
 
@@ -19,12 +19,11 @@ def test_the_most_uncertain_comparison_gets_the_highest_priority(project):
     unsure = ComparisonFactory.create_pair(project=project, texts=("fine", "okay"))
     done = ComparisonFactory.create_pair(project=project, texts=("x", "y"), open_slots=0)
     gold = ComparisonFactory.create_pair(project=project, texts=("g", "h"), is_gold=True, gold_choice="a")
-    probabilities = {"great": 0.95, "fine": 0.55}
+    scorer = FakeScorer(probabilities={"great": 0.95, "fine": 0.55})
 
-    updated = comparisons_prioritise(
-        project=project, prob_first_better=lambda messages, a, b: probabilities[a], order="uncertainty"
-    )
+    updated = comparisons_prioritise(project=project, scorer=scorer, order="uncertainty")
     assert updated == 2
+    assert scorer.pairs_per_call == [2]  # both pending pairs in one call: the scorer batches them
     for c in (sure, unsure, done, gold):
         c.refresh_from_db()
     assert unsure.priority == pytest.approx(0.9) and sure.priority == pytest.approx(0.1)
@@ -34,26 +33,32 @@ def test_the_most_uncertain_comparison_gets_the_highest_priority(project):
 def test_random_order_is_the_project_setting_and_needs_no_scorer(project):
     LoopSettings.objects.create(project=project, queue_order="random")
     comparisons = [ComparisonFactory.create_pair(project=project, texts=(f"a{i}", f"b{i}")) for i in range(5)]
-    comparisons_prioritise(project=project, prob_first_better=lambda *args: 1 / 0, seed=1)
+    comparisons_prioritise(project=project, scorer=FakeScorer(), seed=1)  # never asked
     priorities = [c.priority for c in (type(c).objects.get(pk=c.pk) for c in comparisons)]
     assert len(set(priorities)) == 5 and all(0 <= p < 1 for p in priorities)
 
 
 class FakeScorer:
-    """Known pooled vectors per response text, and a head weight: diffs the test can compute."""
+    """Known P(A > B) per text of A, or known pooled vectors per response text and a head weight:
+    what the test can compute. Records how many pairs each call got."""
 
-    def __init__(self, vectors: dict[str, list[float]], head_weight):
+    def __init__(self, vectors: dict[str, list[float]] | None = None, head_weight=(), probabilities=None):
         import numpy as np
 
-        self.vectors = {text: np.asarray(v, dtype=float) for text, v in vectors.items()}
+        self.vectors = {text: np.asarray(v, dtype=float) for text, v in (vectors or {}).items()}
         self.head_weight = np.asarray(head_weight, dtype=float)
-        self.calls = 0
+        self.probabilities = probabilities or {}
+        self.pairs_per_call = []
 
-    def pooled(self, prompt, responses):
+    def probs_first_better(self, pairs):
+        self.pairs_per_call.append(len(pairs))
+        return [self.probabilities[a] for _, a, _ in pairs]
+
+    def pooled_pairs(self, pairs):
         import numpy as np
 
-        self.calls += 1
-        return np.stack([self.vectors[text] for text in responses])
+        self.pairs_per_call.append(len(pairs))
+        return np.stack([np.stack([self.vectors[a], self.vectors[b]]) for _, a, b in pairs])
 
 
 def test_the_most_informative_comparison_gets_the_highest_priority(project, annotator, researcher):
@@ -101,7 +106,8 @@ def test_the_most_informative_comparison_gets_the_highest_priority(project, anno
     assert priorities == pytest.approx(expected.tolist())
     # An explored direction ranks last, a coin flip or not: its label would barely move the weights.
     assert min(priorities[0], priorities[2]) > priorities[1] and all(0 <= p <= 1 for p in priorities)
-    assert scorer.calls == 3 + 3  # each labelled pair once, however many votes; each pending once
+    # Each labelled pair once however many votes, then the pending ones: one batched call each.
+    assert scorer.pairs_per_call == [3, 3]
 
 
 def test_labelled_pairs_are_the_most_recent_decided_votes_on_two_response_comparisons(project, annotator):

@@ -64,3 +64,32 @@ def test_informative_order_writes_bald_from_the_active_scorer(project, annotator
     priorities = [type(c).objects.get(pk=c.pk).priority for c in pending]
     assert priorities == pytest.approx(expected.tolist(), abs=1e-6)
     assert all(0 <= p <= 1 for p in priorities) and max(priorities) > 0
+
+
+def test_uncertainty_order_writes_how_close_each_pair_is_to_a_coin_flip(project, tiny_reward_checkpoint):
+    from training.ml.serving import RewardScorer
+    from training.services.active_learning import uncertainty_priority
+
+    LoopSettings.objects.create(project=project, queue_order="uncertainty")
+    ModelVersion.objects.create(
+        project=project,
+        name="rm",
+        kind="reward",
+        status=VersionStatus.ACTIVE_SCORER,
+        checkpoint_path=str(tiny_reward_checkpoint),
+    )
+    pending = [
+        ComparisonFactory.create_pair(project=project, texts=texts)
+        for texts in [("lovely day", "whatever"), ("a long and careful answer", "meh"), ("yes", "no")]
+    ]
+
+    assert score_comparisons(project.pk) == 3
+
+    scorer = RewardScorer.load(tiny_reward_checkpoint, device="cpu")
+    expected = []
+    for comparison in pending:
+        a, b = [slot.response.text for slot in comparison.slots.order_by("position")]
+        expected.append(uncertainty_priority(scorer.prob_first_better(comparison.prompt.messages, a, b)))
+    priorities = [type(c).objects.get(pk=c.pk).priority for c in pending]
+    assert priorities == pytest.approx(expected, abs=1e-6)
+    assert all(0 <= p <= 1 for p in priorities) and len(set(priorities)) == 3

@@ -16,7 +16,7 @@ their priority (the queue mixes them in at the project's gold rate).
 """
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from django.db import transaction
@@ -25,19 +25,21 @@ from django.db.models import Count
 from annotation.models import Choice, Comparison, ComparisonResponse, Judgement, Project
 from training.models import LoopSettings, QueueOrder
 
-ProbFirstBetter = Callable[[list[dict], str, str], float]
-
 # Labelled pairs the Laplace posterior is fitted on: the most recent ones, so that one rescoring
 # costs at most this many scorer passes however old the project.
 MAX_LABELLED_PAIRS = 2000
 
 
-class PooledScorer(Protocol):
-    """What "most informative first" needs of the active scorer (training.ml.serving.RewardScorer)."""
+class ActiveScorer(Protocol):
+    """What the scored queue orders need of the active scorer (training.ml.serving.RewardScorer).
+    A pair is (prompt messages, text of A, text of B); both methods take many pairs at once, so
+    the scorer batches across pairs."""
 
     head_weight: Any  # (H,) array
 
-    def pooled(self, prompt: list[dict], responses: Sequence[str]) -> Any: ...  # (N, H) array
+    def probs_first_better(self, pairs: Sequence[tuple[list[dict], str, str]]) -> list[float]: ...
+
+    def pooled_pairs(self, pairs: Sequence[tuple[list[dict], str, str]]) -> Any: ...  # (N, 2, H) array
 
 
 def uncertainty_priority(p_first_better: float) -> float:
@@ -72,50 +74,41 @@ def labelled_pairs(*, project: Project, limit: int = MAX_LABELLED_PAIRS) -> list
 def comparisons_prioritise(
     *,
     project: Project,
-    prob_first_better: ProbFirstBetter | None = None,
-    scorer: PooledScorer | None = None,
+    scorer: ActiveScorer | None = None,
     order: str | None = None,
     seed: int | None = None,
     batch_size: int = 500,
 ) -> int:
-    """Re-score the project's pending comparisons in the project's queue order (or ``order``).
-    Uncertainty needs ``prob_first_better(messages, text_a, text_b)`` from the active scorer,
-    informative the scorer itself (its pooled vectors and head weight); without them the queue
-    order falls back to random. Returns how many were updated."""
+    """Re-score the project's pending comparisons in the project's queue order (or ``order``) with
+    the active scorer; without one, uncertainty and informative fall back to random. Returns how
+    many were updated."""
     if order is None:
         order = LoopSettings.objects.get_or_create(project=project)[0].queue_order
     if order not in QueueOrder.values:
         raise ValueError(f"Unknown queue order {order!r}.")
-    if order == QueueOrder.UNCERTAINTY and prob_first_better is None:
-        order = QueueOrder.RANDOM
-    if order == QueueOrder.INFORMATIVE and scorer is None:
+    if scorer is None:
         order = QueueOrder.RANDOM
     rng = random.Random(seed)
     posterior = _head_posterior(project=project, scorer=scorer) if order == QueueOrder.INFORMATIVE else None
     ids = list(pending_comparisons(project=project).values_list("id", flat=True))
-    updated = 0
     for start in range(0, len(ids), batch_size):
         chunk = ids[start : start + batch_size]
         comparisons = {c.pk: c for c in Comparison.objects.filter(pk__in=chunk).select_related("prompt")}
         texts = _texts(chunk)
-        if posterior is not None:
+        pairs = [(comparisons[pk].prompt.messages, texts[pk][0], texts[pk][1]) for pk in chunk]
+        if order == QueueOrder.UNCERTAINTY:
+            priorities = [uncertainty_priority(p) for p in scorer.probs_first_better(pairs)]
+        elif order == QueueOrder.INFORMATIVE:
             from training.ml.acquisition import bald
 
-            diffs = [_pair_diff(scorer, comparisons[pk].prompt.messages, texts[pk]) for pk in chunk]
-            scores = bald(*posterior.predict(diffs))  # bits, (len(chunk),)
-        for i, pk in enumerate(chunk):
-            comparison = comparisons[pk]
-            if order == QueueOrder.UNCERTAINTY:
-                p = prob_first_better(comparison.prompt.messages, texts[pk][0], texts[pk][1])
-                comparison.priority = uncertainty_priority(p)
-            elif posterior is not None:
-                comparison.priority = float(scores[i])
-            else:
-                comparison.priority = rng.random()
+            priorities = bald(*posterior.predict(_pair_diffs(scorer, pairs))).tolist()  # bits
+        else:
+            priorities = [rng.random() for _ in chunk]
+        for pk, priority in zip(chunk, priorities, strict=True):
+            comparisons[pk].priority = float(priority)
         with transaction.atomic():
             Comparison.objects.bulk_update(list(comparisons.values()), ["priority"])
-        updated += len(chunk)
-    return updated
+    return len(ids)
 
 
 def _texts(comparison_ids: Sequence[int]) -> dict[int, dict[int, str]]:
@@ -128,13 +121,14 @@ def _texts(comparison_ids: Sequence[int]) -> dict[int, dict[int, str]]:
     return texts
 
 
-def _pair_diff(scorer: PooledScorer, messages: list[dict], texts: dict[int, str]):
-    """f_A - f_B, the pooled-vector difference whose dot with the head weight is the reward gap."""
-    vectors = scorer.pooled(messages, [texts[0], texts[1]])  # (2, H)
-    return vectors[0] - vectors[1]
+def _pair_diffs(scorer: ActiveScorer, pairs: Sequence[tuple[list[dict], str, str]]):
+    """f_A - f_B per pair, (N, H): the pooled-vector differences whose dot with the head weight
+    is the reward gap."""
+    vectors = scorer.pooled_pairs(pairs)  # (N, 2, H)
+    return vectors[:, 0] - vectors[:, 1]
 
 
-def _head_posterior(*, project: Project, scorer: PooledScorer):
+def _head_posterior(*, project: Project, scorer: ActiveScorer):
     """Laplace posterior of the scorer's head on the project's labelled pairs (evidence-chosen prior)."""
     from training.ml.acquisition import laplace_fit
 
@@ -142,10 +136,12 @@ def _head_posterior(*, project: Project, scorer: PooledScorer):
     ids = sorted({pk for pk, _ in labelled})
     prompts = dict(Comparison.objects.filter(pk__in=ids).values_list("pk", "prompt__messages"))
     texts = _texts(ids)
-    diff = {pk: _pair_diff(scorer, prompts[pk], texts[pk]) for pk in ids}
-    weight = scorer.head_weight
-    diffs = [diff[pk] for pk, _ in labelled]  # none yet: laplace_fit takes the prior on its own
-    return laplace_fit(diffs, [label for _, label in labelled], weight)
+    diffs = _pair_diffs(scorer, [(prompts[pk], texts[pk][0], texts[pk][1]) for pk in ids]) if ids else []
+    row = {pk: i for i, pk in enumerate(ids)}
+    # One row per judgement; none yet: laplace_fit takes the prior on its own.
+    return laplace_fit(
+        [diffs[row[pk]] for pk, _ in labelled], [label for _, label in labelled], scorer.head_weight
+    )
 
 
 @transaction.atomic
