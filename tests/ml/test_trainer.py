@@ -96,6 +96,85 @@ def test_early_stopping_ends_the_run_when_the_metric_stops_improving(tiny_bert, 
     assert not result.stopped
 
 
+def flipped(pairs):
+    """The same pairs with the other reply preferred: the better a model learns `pairs`, the worse
+    it does on these."""
+    from training.ml.data import PreferenceExample
+
+    return [PreferenceExample(p.prompt, chosen=p.rejected, rejected=p.chosen) for p in pairs]
+
+
+def early_stopping(model, **overrides):
+    watching_loss = {
+        "epochs": 4,
+        "eval_every": 1,
+        "early_stopping_patience": 2,
+        "early_stopping_metric": "loss",
+    }
+    return cfg(model, **{**watching_loss, **overrides})
+
+
+def test_early_stopping_ends_on_the_weights_of_the_best_evaluation(tiny_bert, tmp_path):
+    from training.ml.serving import RewardScorer
+
+    rec = Recorder()
+    train, held_out = toy_pairs(32), flipped(toy_pairs(8, seed=1))
+    result = run_training(
+        "reward_model",
+        early_stopping(tiny_bert),
+        train,
+        eval_examples=held_out,
+        output_dir=tmp_path / "r",
+        on_log=rec,
+    )
+    evals = {e["step"]: e["metrics"] for e in rec.of("eval")}
+    assert result.metrics["early_stopped"] is True
+    assert evals[1]["loss"] < evals[2]["loss"] < evals[3]["loss"]  # learning train makes held-out worse
+    assert result.steps == 3
+    assert result.metrics["best_step"] == 1
+    assert result.metrics["loss"] == evals[1]["loss"]
+    # The saved model is step 1's: scored afresh, its held-out margin is step 1's, not step 3's.
+    margin = RewardScorer.load(result.checkpoint_dir, device="cpu").evaluate(held_out)["margin"]
+    assert margin == pytest.approx(evals[1]["margin"], abs=1e-4)
+    assert margin != pytest.approx(evals[3]["margin"], abs=1e-4)
+    assert not (tmp_path / "r" / "best").exists()
+
+
+def test_early_stopping_keeps_the_last_weights_when_they_are_the_best(tiny_bert, tmp_path):
+    rec = Recorder()
+    result = run_training(
+        "reward_model",
+        early_stopping(tiny_bert, epochs=1),
+        toy_pairs(32),
+        eval_examples=toy_pairs(8, seed=1),  # the same preference as training: keeps improving
+        output_dir=tmp_path / "r",
+        on_log=rec,
+    )
+    losses = [e["metrics"]["loss"] for e in rec.of("eval")]
+    assert losses == sorted(losses, reverse=True) and len(losses) == 4
+    assert "best_step" not in result.metrics and "early_stopped" not in result.metrics
+    assert result.metrics["loss"] == losses[-1]
+
+
+def test_the_best_weights_survive_a_stop_and_resume(tiny_bert, tmp_path):
+    from training.ml.serving import RewardScorer
+
+    train, held_out = toy_pairs(32), flipped(toy_pairs(8, seed=1))
+    config = early_stopping(tiny_bert, checkpoint_every=1)
+    before = Recorder(stop_at=2)
+    first = run_training(
+        "reward_model", config, train, eval_examples=held_out, output_dir=tmp_path / "r", on_log=before
+    )
+    assert first.stopped and (tmp_path / "r" / "best").is_dir()
+
+    result = run_training("reward_model", config, train, eval_examples=held_out, output_dir=tmp_path / "r")
+
+    assert result.metrics["best_step"] == 1 and result.steps == 3
+    step_1 = next(e["metrics"] for e in before.of("eval") if e["step"] == 1)
+    margin = RewardScorer.load(result.checkpoint_dir, device="cpu").evaluate(held_out)["margin"]
+    assert margin == pytest.approx(step_1["margin"], abs=1e-4)
+
+
 def test_an_empty_training_set_is_a_clear_error(tiny_bert, tmp_path):
     from training.ml.data import PreferenceExample
 

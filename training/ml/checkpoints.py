@@ -32,6 +32,7 @@ from safetensors.torch import load_file, save_file
 CHECKPOINT_FILE = "checkpoint.json"
 LATEST_FILE = "LATEST"
 FINAL_NAME = "final"
+BEST_NAME = "best"  # with early stopping: the weights of the best evaluation so far
 TMP_PREFIX = ".tmp-"
 
 
@@ -59,8 +60,11 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def write_checkpoint(output_dir: Path, name: str, fill: Callable[[Path], None], meta: dict[str, Any]) -> Path:
-    """Write a checkpoint atomically: `fill(tmp_dir)` writes the files, then meta goes in last."""
+def write_checkpoint(
+    output_dir: Path, name: str, fill: Callable[[Path], None], meta: dict[str, Any], *, latest: bool = True
+) -> Path:
+    """Write a checkpoint atomically: `fill(tmp_dir)` writes the files, then meta goes in last. With
+    `latest`, the run's LATEST pointer moves to it (the best-so-far copy is written without)."""
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     tmp = output_dir / f"{TMP_PREFIX}{name}-{uuid.uuid4().hex[:8]}"
@@ -86,7 +90,8 @@ def write_checkpoint(output_dir: Path, name: str, fill: Callable[[Path], None], 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _write_pointer(output_dir, name)
+    if latest:
+        _write_pointer(output_dir, name)
     return final
 
 

@@ -47,7 +47,11 @@ class TrainingConfig:
     max_grad_norm: float = _f(1.0, "Clip the global gradient norm to this; 0 disables clipping.")
     seed: int = _f(42, "Seeds weight init of new heads, shuffling and dropout.")
     eval_every: int = _f(0, "Evaluate every N optimiser steps (0: only at the end).")
-    early_stopping_patience: int = _f(0, "Stop after N evaluations without improvement (0: never).")
+    early_stopping_patience: int = _f(
+        0,
+        "Stop after N evaluations without improvement (0: never); the run then ends on the weights of "
+        "its best evaluation.",
+    )
     early_stopping_metric: str = _f("", "Metric watched by early stopping; empty means the method's default.")
     checkpoint_every: int = _f(
         0, "Write a resumable checkpoint every N steps (0: only at the end or on stop)."

@@ -11,6 +11,7 @@ import contextlib
 import math
 import os
 import random
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -141,6 +142,17 @@ def make_optimizer(model: nn.Module, cfg: TrainingConfig, device: torch.device) 
     )
 
 
+# Metrics that fall as a model improves; every other one (accuracy, margin, ...) rises.
+LOWER_IS_BETTER = ("loss", "ece")
+
+
+def greater_is_better(metric: str, task: Task) -> bool:
+    """The direction early stopping watches `metric` in: the task's own for its default metric."""
+    if metric == task.default_metric:
+        return task.greater_is_better
+    return not any(metric == name or metric.endswith(f"_{name}") for name in LOWER_IS_BETTER)
+
+
 def _improved(value: float, best: float | None, greater: bool) -> bool:
     if best is None:
         return not math.isnan(value)
@@ -245,6 +257,26 @@ class Trainer:
         self._barrier()
         return path
 
+    def _save_best(self, step: int, total: int, metrics: dict[str, Any]) -> None:
+        """Keep the weights of the best evaluation so far in `best/` (no optimizer: never resumed
+        from), so that early stopping can end on them, across a resume too."""
+        if self.rank == 0:
+
+            def fill(d: Path) -> None:
+                ck.save_tensors(d / "model.safetensors", self.task.weights(final=False))
+
+            meta = self._meta(step, total, metrics, final=False)
+            ck.write_checkpoint(self.output_dir, ck.BEST_NAME, fill, meta, latest=False)
+        self._barrier()
+
+    def _restore_best(self) -> dict[str, Any]:
+        """Load the best evaluation's weights back into the model; returns that evaluation's metrics
+        and its step (`best_step`)."""
+        best = self.output_dir / ck.BEST_NAME
+        self.task.load_weights(ck.load_tensors(best / "model.safetensors"))
+        meta = ck.read_meta(best)
+        return {**meta["metrics"], "best_step": meta["step"]}
+
     def _resume(self, optimizer, scheduler) -> tuple[int, dict[str, Any]] | TrainingResult | None:
         latest = ck.latest_checkpoint(self.output_dir)
         if latest is None:
@@ -298,8 +330,10 @@ class Trainer:
         step, state = resumed if resumed else (0, {})
         best: float | None = state.get("best")
         bad_evals: int = state.get("bad_evals", 0)
+        best_step: int | None = state.get("best_step")
         metrics: dict[str, Any] = state.get("metrics", {})
         metric_name = cfg.early_stopping_metric or task.default_metric
+        greater = greater_is_better(metric_name, task)
 
         module = task.module
         if self.world > 1:
@@ -360,17 +394,26 @@ class Trainer:
             if cfg.eval_every and step % cfg.eval_every == 0 and step < total and task.has_eval():
                 metrics = self._evaluate(step, total, steps_per_epoch)
                 want_stop = self._emit_eval(step, total, steps_per_epoch, metrics) or want_stop
+                improved = False
                 if cfg.early_stopping_patience and self.rank == 0:
                     value = float(metrics.get(metric_name, float("nan")))
-                    if _improved(value, best, task.greater_is_better):
-                        best, bad_evals = value, 0
+                    if _improved(value, best, greater):
+                        best, bad_evals, best_step, improved = value, 0, step, True
                     else:
                         bad_evals += 1
                         early = bad_evals >= cfg.early_stopping_patience
+                if self._any(improved):
+                    self._save_best(step, total, metrics)
                 task.module.train()
             early = self._any(early)
             stopped = self._any(want_stop) and step < total
-            state = {"step": step, "best": best, "bad_evals": bad_evals, "metrics": metrics}
+            state = {
+                "step": step,
+                "best": best,
+                "best_step": best_step,
+                "bad_evals": bad_evals,
+                "metrics": metrics,
+            }
             if stopped:
                 path = self._save(
                     ck.step_name(step), step, total, metrics, state, optimizer, scheduler, final=False
@@ -385,10 +428,21 @@ class Trainer:
         if task.has_eval():
             metrics = self._evaluate(step, total, steps_per_epoch)
             self._emit_eval(step, total, steps_per_epoch, metrics)
+            # With early stopping the run ends on its best evaluated weights, the last ones included.
+            value = float(metrics.get(metric_name, float("nan")))
+            best_beats_last = (
+                self.rank == 0
+                and best_step is not None
+                and (math.isnan(value) or _improved(best, value, greater))
+            )
+            if cfg.early_stopping_patience and self._any(best_beats_last):
+                metrics = self._restore_best()
         metrics = self._final_metrics(metrics)
         if early:
             metrics["early_stopped"] = True
         path = self._save(ck.FINAL_NAME, step, total, metrics, {}, optimizer, scheduler, final=True)
+        if self.rank == 0:
+            shutil.rmtree(self.output_dir / ck.BEST_NAME, ignore_errors=True)
         self._emit(
             {"event": "done", "step": step, "total_steps": total, "stopped": False, "metrics": metrics}
         )
