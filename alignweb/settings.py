@@ -217,9 +217,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# Training runs: a run whose worker has not beaten for this long is re-queued by the reaper
-# (beat schedule below; run `celery -A alignweb beat` or a worker with -B) and resumes from its
-# last checkpoint. Time limits apply to training, generation and scoring tasks.
+# Training runs and exports: one whose worker has not beaten for this long is re-queued by a
+# reaper (beat schedule below; run `celery -A alignweb beat` or a worker with -B); a run resumes
+# from its last checkpoint, an export starts its file again. Time limits apply to training,
+# generation and scoring tasks.
 ALIGNWEB_RUN_STALE_SECONDS = _int("ALIGNWEB_RUN_STALE_SECONDS", 120, minimum=2)
 ALIGNWEB_REAPER_INTERVAL_SECONDS = _int("ALIGNWEB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
 ALIGNWEB_TRAINING_SOFT_TIME_LIMIT = _int("ALIGNWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
@@ -231,6 +232,11 @@ ALIGNWEB_TRAINING_TIME_LIMIT = _int(
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {
         "task": "training.tasks.reap_stale_runs",
+        "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
+        "options": {"queue": "default"},
+    },
+    "reap-stale-exports": {
+        "task": "annotation.exports_reap_stale",
         "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
         "options": {"queue": "default"},
     },

@@ -315,6 +315,10 @@ class Export(models.Model):
     rows = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
+    # Who runs it and whether they are alive (annotation.services.export_jobs).
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the export.")
+    worker_id = models.CharField(max_length=200, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)

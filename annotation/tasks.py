@@ -6,7 +6,7 @@ from celery import shared_task
 @shared_task(name="annotation.export_run")
 def export_run_task(export_id: int) -> None:
     """Run a queued export; a second delivery finds it claimed and does nothing."""
-    from annotation.services.exports import export_run
+    from annotation.services.export_jobs import export_run
 
     export_run(export_id=export_id)
 
@@ -18,3 +18,11 @@ def leases_expire_task() -> int:
     from annotation.services.queue import leases_expire
 
     return leases_expire(limit=None)
+
+
+@shared_task(name="annotation.exports_reap_stale")
+def exports_reap_stale_task() -> list[int]:
+    """Queue again the exports whose worker died mid-export (``export_jobs.exports_reap_stale``)."""
+    from annotation.services.export_jobs import exports_reap_stale
+
+    return exports_reap_stale()

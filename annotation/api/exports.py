@@ -14,7 +14,8 @@ from annotation.exporters import get_exporter
 from annotation.models import Export
 from annotation.permissions import MANAGE_DATA, project_for_action
 from annotation.services.errors import ServiceError
-from annotation.services.exports import ExportOptions, export_create, export_file_path
+from annotation.services.export_jobs import export_create, export_file_path
+from annotation.services.exports import ExportOptions
 
 LIST_LIMIT = 50
 

@@ -1,5 +1,6 @@
 """Exports: choose votes with filters, aggregate them per comparison, stream them through a
-format plugin into a file under ``MEDIA_ROOT/exports/``, record rows and a content hash.
+format plugin into a file, atomically, with a row count and a content hash. Queueing, running and
+recovering an export as a job is ``annotation.services.export_jobs``.
 
 Memory stays constant: comparisons and judgements are read in comparison id order and grouped
 one comparison at a time. On PostgreSQL one ``COPY (... UNION ALL ...) TO STDOUT`` streams both
@@ -45,10 +46,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.db.models import CharField, FilteredRelation, Func, Q
-from django.utils import timezone
 
 from annotation.exporters import Pair, Vote, WriteOptions, available_formats, get_exporter
-from annotation.models import Comparison, Export, ExportStatus, Judgement, Project
+from annotation.models import Comparison, Judgement, Project
 from annotation.quality.gold import annotators_below_gold_accuracy, annotators_flagged, gold_records
 from annotation.quality.stats import LABELS, plurality
 from annotation.services.errors import ValidationFailed
@@ -592,78 +592,3 @@ def export_to_path(*, project: Project, options: ExportOptions, path: Path) -> t
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return rows, hashing.digest.hexdigest()
-
-
-def export_directory(project: Project) -> Path:
-    return Path(settings.MEDIA_ROOT) / "exports" / project.slug
-
-
-@transaction.atomic
-def export_create(*, project: Project, options: ExportOptions, user=None) -> Export:
-    """Record an export and queue it; a worker runs ``export_run`` once the row is committed."""
-    from annotation.tasks import export_run_task
-
-    export = Export.objects.create(
-        project=project, format=options.format, options=options.as_dict(), created_by=user
-    )
-    export_run_task.delay_on_commit(export.pk)
-    return export
-
-
-def export_run(*, export_id: int) -> Export:
-    """Run a queued export. Safe to call twice: only the call that claims the queued row works."""
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING
-    )
-    export = Export.objects.select_related("project").get(pk=export_id)
-    if not claimed:
-        return export
-    options = ExportOptions.from_dict(export.options)
-    path = (
-        export_directory(export.project)
-        / f"{export.pk}-{options.format}.{get_exporter(options.format).extension}"
-    )
-    return _finish(export, options, path)
-
-
-def export_to_file(*, project: Project, options: ExportOptions, path: Path, user=None) -> Export:
-    """Export straight to ``path`` (the management command), recorded like any other export."""
-    export = Export.objects.create(
-        project=project,
-        format=options.format,
-        options=options.as_dict(),
-        status=ExportStatus.RUNNING,
-        created_by=user,
-    )
-    return _finish(export, options, path.resolve())
-
-
-def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
-    try:
-        rows, sha256 = export_to_path(project=export.project, options=options, path=path)
-    except Exception as error:
-        export.status = ExportStatus.FAILED
-        export.error = f"{type(error).__name__}: {error}"
-        export.finished_at = timezone.now()
-        export.save(update_fields=["status", "error", "finished_at"])
-        raise
-    media = Path(settings.MEDIA_ROOT).resolve()
-    export.path = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
-    export.rows = rows
-    export.sha256 = sha256
-    export.status = ExportStatus.SUCCEEDED
-    export.finished_at = timezone.now()
-    export.save(update_fields=["path", "rows", "sha256", "status", "finished_at"])
-    return export
-
-
-def export_file_path(export: Export) -> Path | None:
-    """The file of a finished export under ``MEDIA_ROOT``, or None. Files the command wrote
-    elsewhere are recorded but never served: the web process reads only its own media."""
-    if export.status != ExportStatus.SUCCEEDED or not export.path:
-        return None
-    media = Path(settings.MEDIA_ROOT).resolve()
-    path = (media / export.path).resolve()
-    if not path.is_relative_to(media) or not path.is_file():
-        return None
-    return path

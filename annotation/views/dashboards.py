@@ -16,7 +16,8 @@ from annotation.quality.charts import bar_chart, line_chart
 from annotation.quality.report import FAST_MS_DEFAULT, project_quality_report
 from annotation.selectors import MANAGERS, project_for_user
 from annotation.services.errors import ServiceError
-from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions, export_create
+from annotation.services.export_jobs import export_create
+from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions
 from annotation.services.gold import comparison_gold_set, project_gold_settings_update
 
 EXPORT_FORM_FIELDS = (

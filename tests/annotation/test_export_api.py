@@ -4,7 +4,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from annotation.models import Export
-from annotation.services.exports import export_run
+from annotation.services.export_jobs import export_run
 from annotation.tasks import export_run_task
 from tests.factories import ComparisonFactory, judgement
 

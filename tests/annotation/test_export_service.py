@@ -6,7 +6,8 @@ import pytest
 
 from annotation.models import ExportStatus
 from annotation.services.errors import ValidationFailed
-from annotation.services.exports import ExportOptions, export_to_file, export_write, pseudonym
+from annotation.services.export_jobs import export_to_file
+from annotation.services.exports import ExportOptions, export_write, pseudonym
 from tests.factories import ComparisonFactory, MembershipFactory, judgement
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]

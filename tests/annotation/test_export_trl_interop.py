@@ -4,7 +4,8 @@ byte-level tokenizer trained on the spot (no model hub)."""
 
 import pytest
 
-from annotation.services.exports import ExportOptions, export_to_file
+from annotation.services.export_jobs import export_to_file
+from annotation.services.exports import ExportOptions
 from tests.factories import ComparisonFactory, MembershipFactory, judgement
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]

@@ -67,7 +67,7 @@ def run_execute(
             message=f"Attempt {run.attempts} on {worker_id}: {len(examples)} training and "
             f"{len(eval_rows)} evaluation examples from snapshot {run.snapshot.sha256[:12]}.",
         )
-        with runs.Heartbeat(run_id=run_id, worker_id=worker_id):
+        with runs.run_heartbeat_thread(run_id=run_id, worker_id=worker_id):
             result = train_fn(
                 run.kind,
                 config,

@@ -9,17 +9,17 @@ has lost the run (it was reaped as stale, or cancelled) and must stop.
 import math
 import os
 import socket
-import threading
 import uuid
 from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from alignweb.heartbeat import Heartbeat
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
 from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
@@ -323,31 +323,11 @@ def run_log_any(run_id: int, message: str) -> None:
         )
 
 
-class Heartbeat:
-    """A daemon thread that beats every ``interval`` seconds while the worker trains, so a slow
-    step (or model loading) is not mistaken for a dead worker; it dies with the process, which is
-    exactly when the run should be reaped."""
-
-    def __init__(self, *, run_id: int, worker_id: str, interval: float | None = None) -> None:
-        self.run_id = run_id
-        self.worker_id = worker_id
-        self.interval = interval or max(1.0, stale_after().total_seconds() / 4)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"heartbeat-run-{run_id}", daemon=True)
-
-    def _loop(self) -> None:
-        try:
-            while not self._stop.wait(self.interval):
-                close_old_connections()
-                if not run_heartbeat(run_id=self.run_id, worker_id=self.worker_id):
-                    return
-        finally:
-            connection.close()
-
-    def __enter__(self) -> "Heartbeat":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)
+def run_heartbeat_thread(*, run_id: int, worker_id: str) -> Heartbeat:
+    """Beats for the run while the worker trains, a quarter of ``stale_after()`` apart, so that a
+    slow step (or model loading) is not mistaken for a dead worker."""
+    return Heartbeat(
+        lambda: run_heartbeat(run_id=run_id, worker_id=worker_id),
+        interval=max(1.0, stale_after().total_seconds() / 4),
+        name=f"heartbeat-run-{run_id}",
+    )

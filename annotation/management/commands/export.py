@@ -11,7 +11,8 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.exporters import available_formats
 from annotation.models import Project
 from annotation.services.errors import ServiceError
-from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions, export_to_file
+from annotation.services.export_jobs import export_to_file
+from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions
 
 
 class Command(BaseCommand):

@@ -1,0 +1,36 @@
+"""Proof of life for long work done in a worker, so that a reaper can tell slow work from a dead
+worker: a training run (``training.services.runs``), an export (``annotation.services.exports``)."""
+
+import threading
+from collections.abc import Callable
+
+from django.db import close_old_connections, connection
+
+
+class Heartbeat:
+    """A daemon thread that calls ``beat()`` every ``interval`` seconds while the ``with`` block
+    runs, and stops once ``beat()`` returns False (the work is no longer this worker's). It dies
+    with the process, which is exactly when the work should be reaped."""
+
+    def __init__(self, beat: Callable[[], bool], *, interval: float, name: str) -> None:
+        self.beat = beat
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def _loop(self) -> None:
+        try:
+            while not self._stop.wait(self.interval):
+                close_old_connections()
+                if not self.beat():
+                    return
+        finally:
+            connection.close()  # this thread's own connection
+
+    def __enter__(self) -> "Heartbeat":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

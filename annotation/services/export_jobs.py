@@ -1,0 +1,163 @@
+"""An export's life as a job: queued, claimed by one worker, kept alive, finished or failed, and
+taken back from a worker that died.
+
+A worker owns a running export while ``worker_id`` holds its id (fresh per claim) and proves it is
+alive through ``heartbeat_at`` (``alignweb.heartbeat``). Its last write, the result, is a
+conditional UPDATE filtered on that id, so an attempt that was given up on cannot overwrite a
+later one. ``exports_reap_stale`` (beat schedule, as for training runs) finds running exports whose
+heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``: a worker's is queued again, up to
+``MAX_ATTEMPTS`` claims; one the ``export`` command was writing fails, since only that command
+knows where its file goes. Before this, a worker killed mid-export left the export "running"
+forever: the redelivered task found it claimed and did nothing.
+"""
+
+import os
+import socket
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from alignweb.heartbeat import Heartbeat
+from annotation.exporters import get_exporter
+from annotation.models import Export, ExportStatus, Project
+from annotation.services.exports import ExportOptions, export_to_path
+
+MAX_ATTEMPTS = 3
+COMMAND_PREFIX = "command:"  # worker_id of an export the management command writes
+
+
+def stale_after() -> timedelta:
+    """How old a running export's heartbeat may get before its worker counts as dead."""
+    return timedelta(seconds=getattr(settings, "ALIGNWEB_RUN_STALE_SECONDS", 120))
+
+
+def export_directory(project: Project) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / project.slug
+
+
+@transaction.atomic
+def export_create(*, project: Project, options: ExportOptions, user=None) -> Export:
+    """Record an export and queue it; a worker runs ``export_run`` once the row is committed."""
+    from annotation.tasks import export_run_task
+
+    export = Export.objects.create(
+        project=project, format=options.format, options=options.as_dict(), created_by=user
+    )
+    export_run_task.delay_on_commit(export.pk)
+    return export
+
+
+def export_run(*, export_id: int) -> Export:
+    """Run a queued export. Safe to call twice: only the call that claims the queued row works."""
+    worker_id = _new_worker_id()
+    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.RUNNING,
+        worker_id=worker_id,
+        heartbeat_at=timezone.now(),
+        attempts=F("attempts") + 1,
+    )
+    export = Export.objects.select_related("project").get(pk=export_id)
+    if not claimed:
+        return export
+    options = ExportOptions.from_dict(export.options)
+    path = (
+        export_directory(export.project)
+        / f"{export.pk}-{options.format}.{get_exporter(options.format).extension}"
+    )
+    return _finish(export, options, path)
+
+
+def export_to_file(*, project: Project, options: ExportOptions, path: Path, user=None) -> Export:
+    """Export straight to ``path`` (the management command), recorded like any other export."""
+    export = Export.objects.create(
+        project=project,
+        format=options.format,
+        options=options.as_dict(),
+        status=ExportStatus.RUNNING,
+        worker_id=COMMAND_PREFIX + _new_worker_id(),
+        heartbeat_at=timezone.now(),
+        attempts=1,
+        created_by=user,
+    )
+    return _finish(export, options, path.resolve())
+
+
+def export_heartbeat(*, export_id: int, worker_id: str) -> bool:
+    """Prove the worker is alive; False when the export is no longer its own."""
+    owned = Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING, worker_id=worker_id)
+    return bool(owned.update(heartbeat_at=timezone.now()))
+
+
+def exports_reap_stale(*, now=None) -> list[int]:
+    """Queue again the running exports whose worker went silent (up to ``MAX_ATTEMPTS`` claims),
+    fail the others with the reason; returns the ids queued again."""
+    from annotation.tasks import export_run_task
+
+    now = now or timezone.now()
+    cutoff = now - stale_after()
+    requeued: list[int] = []
+    stale = Export.objects.filter(status=ExportStatus.RUNNING, heartbeat_at__lt=cutoff)
+    for export_id, worker_id, attempts in stale.values_list("pk", "worker_id", "attempts"):
+        # Filtered on the worker id read above, so a heartbeat or a finish in between wins.
+        same = Export.objects.filter(
+            pk=export_id, status=ExportStatus.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff
+        )
+        with transaction.atomic():
+            if worker_id.startswith(COMMAND_PREFIX):
+                error = "The export command stopped before it finished; run it again."
+            elif attempts >= MAX_ATTEMPTS:
+                error = f"The worker stopped during this export on each of {attempts} attempts; giving up."
+            elif same.update(status=ExportStatus.QUEUED, worker_id=""):
+                export_run_task.delay_on_commit(export_id)
+                requeued.append(export_id)
+                continue
+            else:
+                continue
+            same.update(status=ExportStatus.FAILED, error=error, finished_at=now)
+    return requeued
+
+
+def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
+    """Write the file, beating meanwhile, and record the outcome if the export is still ours."""
+    owned = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, worker_id=export.worker_id)
+    heartbeat = Heartbeat(
+        lambda: export_heartbeat(export_id=export.pk, worker_id=export.worker_id),
+        interval=max(1.0, stale_after().total_seconds() / 4),
+        name=f"heartbeat-export-{export.pk}",
+    )
+    try:
+        with heartbeat:
+            rows, sha256 = export_to_path(project=export.project, options=options, path=path)
+    except Exception as error:
+        owned.update(
+            status=ExportStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
+        )
+        raise
+    media = Path(settings.MEDIA_ROOT).resolve()
+    stored_path = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
+    owned.update(
+        path=stored_path, rows=rows, sha256=sha256, status=ExportStatus.SUCCEEDED, finished_at=timezone.now()
+    )
+    export.refresh_from_db()
+    return export
+
+
+def export_file_path(export: Export) -> Path | None:
+    """The file of a finished export under ``MEDIA_ROOT``, or None. Files the command wrote
+    elsewhere are recorded but never served: the web process reads only its own media."""
+    if export.status != ExportStatus.SUCCEEDED or not export.path:
+        return None
+    media = Path(settings.MEDIA_ROOT).resolve()
+    path = (media / export.path).resolve()
+    if not path.is_relative_to(media) or not path.is_file():
+        return None
+    return path
+
+
+def _new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
