@@ -235,6 +235,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
         "options": {"queue": "default"},
     },
+    "reap-stale-generation-jobs": {
+        "task": "training.tasks.reap_stale_generation_jobs",
+        "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
+        "options": {"queue": "default"},
+    },
     "reap-stale-exports": {
         "task": "annotation.exports_reap_stale",
         "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),

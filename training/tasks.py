@@ -10,6 +10,8 @@ callback and a heartbeat thread. ``reap_stale_runs`` runs on the beat schedule
 ``celery -A alignweb beat`` or a worker started with ``-B``) and also when a worker starts; it
 re-queues runs whose heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``, and the next claim
 resumes from the newest checkpoint. Attempts are counted in the database (``max_attempts``).
+Generation jobs beat from a heartbeat thread too; ``reap_stale_generation_jobs`` queues a silent
+one again, and its next claim resumes after the last committed batch.
 """
 
 import logging
@@ -78,19 +80,20 @@ def generate_responses(job_id: int) -> str:
     if job is None:
         return "not claimed"
     try:
-        sampler, source = _sampler_for(job.model_version)
-        opponent_sampler = None
-        if job.opponent and (
-            job.opponent.endpoint_url or job.opponent.checkpoint_path or job.opponent.base_model
-        ):
-            opponent_sampler = _LazySampler(job.opponent)
-        job = generation.generation_execute(
-            job_id=job_id,
-            worker_id=worker_id,
-            sampler=sampler,
-            opponent_sampler=opponent_sampler,
-            source=source,
-        )
+        with generation.generation_heartbeat_thread(job_id=job_id, worker_id=worker_id):
+            sampler, source = _sampler_for(job.model_version)
+            opponent_sampler = None
+            if job.opponent and (
+                job.opponent.endpoint_url or job.opponent.checkpoint_path or job.opponent.base_model
+            ):
+                opponent_sampler = _LazySampler(job.opponent)
+            job = generation.generation_execute(
+                job_id=job_id,
+                worker_id=worker_id,
+                sampler=sampler,
+                opponent_sampler=opponent_sampler,
+                source=source,
+            )
     except generation.JobLost:
         return "lost"
     except Exception:
@@ -142,10 +145,22 @@ def reap_stale_runs() -> list[int]:
     return requeued
 
 
+@shared_task(queue="default", ignore_result=True)
+def reap_stale_generation_jobs() -> list[int]:
+    """Queue again generation jobs whose worker stopped beating (``generation_jobs_reap_stale``)."""
+    from training.services.generation import generation_jobs_reap_stale
+
+    requeued = generation_jobs_reap_stale()
+    if requeued:
+        logger.warning("Re-queued stale generation jobs %s", requeued)
+    return requeued
+
+
 @worker_ready.connect
 def _reap_on_worker_start(sender=None, **kwargs) -> None:
-    """A fresh worker is the likeliest sign that an old one died: look for its runs at once."""
+    """A fresh worker is the likeliest sign that an old one died: look for its work at once."""
     try:
         reap_stale_runs.delay()
+        reap_stale_generation_jobs.delay()
     except Exception:  # the broker may be down at start; the beat schedule will try again
-        logger.exception("Could not enqueue the stale-run reaper at worker start.")
+        logger.exception("Could not enqueue the stale-work reapers at worker start.")

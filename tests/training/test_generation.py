@@ -2,17 +2,26 @@
 
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
+from django.utils import timezone
 
 from annotation.models import Comparison, Response
 from annotation.services.errors import ValidationFailed
 from tests.factories import PromptFactory, ResponseFactory
 from tests.training.helpers import FakeSampler, ModelVersionFactory
 from training.endpoint import EndpointClient, EndpointError
-from training.models import GenerationState
-from training.services.generation import generation_execute, generation_job_claim, generation_job_create
+from training.models import GenerationJob, GenerationState
+from training.services.generation import (
+    MAX_ATTEMPTS,
+    generation_execute,
+    generation_heartbeat,
+    generation_job_claim,
+    generation_job_create,
+    generation_jobs_reap_stale,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
 
@@ -187,3 +196,96 @@ def test_a_version_served_from_an_endpoint_generates_comparisons(project, held_b
     response = Response.objects.filter(model_version=remote).first()
     assert response.text.startswith("echo Question number")
     assert response.generation_params["source"] == "endpoint"
+
+
+def claimed_long_ago(job, worker_id, *, attempts=1):
+    """As if ``worker_id`` claimed the job and then went silent an hour ago."""
+    GenerationJob.objects.filter(pk=job.pk).update(
+        state=GenerationState.RUNNING,
+        worker_id=worker_id,
+        attempts=attempts,
+        heartbeat_at=timezone.now() - timedelta(hours=1),
+    )
+
+
+def test_a_job_whose_worker_died_is_queued_again_and_resumed(
+    project, held_back, django_capture_on_commit_callbacks
+):
+    base, tuned = ModelVersionFactory(project=project), ModelVersionFactory(project=project)
+    with django_capture_on_commit_callbacks(execute=False):
+        job = generation_job_create(project=project, model_version=tuned, opponent=base)
+    claimed_long_ago(job, "dead-worker")
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert generation_jobs_reap_stale() == [job.pk]
+    assert len(callbacks) == 1  # generate_responses, sent once the re-queue is committed
+    job.refresh_from_db()
+    assert (job.state, job.worker_id) == (GenerationState.QUEUED, "")
+    assert generation_jobs_reap_stale() == []  # queued, not running: not sent twice
+
+    job = run_job(job, FakeSampler("tuned"), FakeSampler("base"))
+    assert (job.state, job.attempts, job.comparisons_created) == (GenerationState.SUCCEEDED, 2, 3)
+
+
+def test_the_reaper_leaves_a_beating_job_alone(project, held_back):
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    assert generation_job_claim(job_id=job.pk, worker_id="alive") is not None
+    assert generation_jobs_reap_stale() == []
+    job.refresh_from_db()
+    assert (job.state, job.worker_id) == (GenerationState.RUNNING, "alive")
+
+
+def test_the_reaper_gives_up_on_a_job_that_used_all_its_attempts(project, held_back):
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    claimed_long_ago(job, "dead-again", attempts=MAX_ATTEMPTS)
+    assert generation_jobs_reap_stale() == []
+    job.refresh_from_db()
+    assert job.state == GenerationState.FAILED and f"each of {MAX_ATTEMPTS} attempts" in job.error
+
+
+def test_only_the_owner_of_a_job_can_beat_for_it(project, held_back):
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    generation_job_claim(job_id=job.pk, worker_id="owner")
+    assert generation_heartbeat(job_id=job.pk, worker_id="owner")
+    assert not generation_heartbeat(job_id=job.pk, worker_id="someone-else")
+
+
+def test_the_task_beats_while_it_loads_the_model_and_samples(project, held_back, monkeypatch):
+    from training import tasks
+    from training.services import generation
+
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    beating = []
+
+    class RecordingHeartbeat:
+        def __init__(self, *, job_id, worker_id):
+            beating.append(False)
+
+        def __enter__(self):
+            beating[-1] = True
+
+        def __exit__(self, *exc):
+            beating[-1] = False
+
+    class CheckedSampler(FakeSampler):
+        def generate(self, prompts, **kwargs):
+            assert beating == [True], "sampling without a heartbeat"
+            return super().generate(prompts, **kwargs)
+
+    def sampler_for(version):
+        assert beating == [True], "loading the model without a heartbeat"
+        return CheckedSampler(), {}
+
+    monkeypatch.setattr(generation, "generation_heartbeat_thread", RecordingHeartbeat)
+    monkeypatch.setattr(tasks, "_sampler_for", sampler_for)
+    monkeypatch.setattr(tasks.score_comparisons, "delay", lambda *args: None)
+    assert tasks.generate_responses(job.pk) == GenerationState.SUCCEEDED
+    assert beating == [False]
+
+
+def test_the_generation_reaper_runs_on_the_beat_schedule_of_the_default_queue():
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reap-stale-generation-jobs"]
+    assert entry["task"] == "training.tasks.reap_stale_generation_jobs"
+    assert entry["options"]["queue"] == "default"

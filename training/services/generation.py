@@ -19,6 +19,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from alignweb.heartbeat import Heartbeat
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
 from training.models import GenerationJob, GenerationState, LoopSettings, ModelVersion
@@ -27,6 +28,7 @@ from training.services.runs import stale_after
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
 OPPONENT_SEED_OFFSET = 1_000_003
+MAX_ATTEMPTS = 3  # claims of one job before the reaper gives up on it
 
 
 class Sampler(Protocol):
@@ -118,10 +120,14 @@ def generation_job_create(
     return job
 
 
+def _job_stale_after() -> timedelta:
+    return max(stale_after(), timedelta(seconds=30))
+
+
 def generation_job_claim(*, job_id: int, worker_id: str) -> GenerationJob | None:
     """Take a queued job, or a running one whose worker went silent; None if someone else has it."""
     now = timezone.now()
-    stale = now - max(stale_after(), timedelta(seconds=30))
+    stale = now - _job_stale_after()
     claimable = GenerationJob.objects.filter(
         pk=job_id, state=GenerationState.QUEUED
     ) | GenerationJob.objects.filter(pk=job_id, state=GenerationState.RUNNING, heartbeat_at__lt=stale)
@@ -260,6 +266,50 @@ def generation_execute(
     )
     job.refresh_from_db()
     return job
+
+
+def generation_heartbeat(*, job_id: int, worker_id: str) -> bool:
+    """Prove the worker is alive between batches; False when the job is no longer its own."""
+    owned = GenerationJob.objects.filter(pk=job_id, worker_id=worker_id, state=GenerationState.RUNNING)
+    return bool(owned.update(heartbeat_at=timezone.now()))
+
+
+def generation_heartbeat_thread(*, job_id: int, worker_id: str) -> Heartbeat:
+    """Beats while the worker loads its model and samples, so a slow batch is not taken for a
+    dead worker and claimed away."""
+    return Heartbeat(
+        lambda: generation_heartbeat(job_id=job_id, worker_id=worker_id),
+        interval=max(1.0, _job_stale_after().total_seconds() / 4),
+        name=f"heartbeat-generation-{job_id}",
+    )
+
+
+def generation_jobs_reap_stale(*, now=None) -> list[int]:
+    """Queue again the running jobs whose worker went silent, to be claimed afresh and resumed
+    from ``prompts_done`` (up to ``MAX_ATTEMPTS`` claims); fail those out of attempts. Without
+    this, a job whose worker was killed stayed "running" unless its task happened to be delivered
+    again after the heartbeat went stale. Returns the ids queued again."""
+    from training.tasks import generate_responses
+
+    now = now or timezone.now()
+    stale = GenerationJob.objects.filter(
+        state=GenerationState.RUNNING, heartbeat_at__lt=now - _job_stale_after()
+    )
+    requeued: list[int] = []
+    for job_id, worker_id, attempts in stale.values_list("pk", "worker_id", "attempts"):
+        # Filtered on the worker id read above, so a heartbeat or a finish in between wins.
+        same = stale.filter(pk=job_id, worker_id=worker_id)
+        with transaction.atomic():
+            if attempts >= MAX_ATTEMPTS:
+                same.update(
+                    state=GenerationState.FAILED,
+                    error=f"The worker stopped during this job on each of {attempts} attempts; giving up.",
+                    finished_at=now,
+                )
+            elif same.update(state=GenerationState.QUEUED, worker_id=""):
+                generate_responses.delay_on_commit(job_id)
+                requeued.append(job_id)
+    return requeued
 
 
 def generation_fail(*, job_id: int, worker_id: str, error: str) -> None:
