@@ -1,10 +1,14 @@
 """Proof of life for long work done in a worker, so that a reaper can tell slow work from a dead
-worker: a training run (``training.services.runs``), an export (``annotation.services.exports``)."""
+worker: training runs (``training.services.runs``), generation jobs
+(``training.services.generation``) and exports (``annotation.services.export_jobs``)."""
 
+import logging
 import threading
 from collections.abc import Callable
 
 from django.db import close_old_connections, connection
+
+logger = logging.getLogger(__name__)
 
 
 class Heartbeat:
@@ -22,8 +26,16 @@ class Heartbeat:
         try:
             while not self._stop.wait(self.interval):
                 close_old_connections()
-                if not self.beat():
-                    return
+                try:
+                    if not self.beat():
+                        return
+                except Exception:
+                    # A database restart or a locked SQLite file must not silence the beats for
+                    # good: the work would go on and be reaped as dead. Try again next time.
+                    logger.exception(
+                        "Heartbeat %s failed; trying again in %.0f s.", self._thread.name, self.interval
+                    )
+                    connection.close()
         finally:
             connection.close()  # this thread's own connection
 

@@ -217,10 +217,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# Training runs and exports: one whose worker has not beaten for this long is re-queued by a
-# reaper (beat schedule below; run `celery -A alignweb beat` or a worker with -B); a run resumes
-# from its last checkpoint, an export starts its file again. Time limits apply to training,
-# generation and scoring tasks.
+# Training runs, generation jobs and exports: one whose worker has not beaten for this long is
+# re-queued by a reaper (beat schedule below; run `celery -A alignweb beat` or a worker with -B);
+# a run resumes from its last checkpoint, a job after its last batch, an export starts afresh.
+# Time limits apply to training, generation and scoring tasks, and to exports.
 ALIGNWEB_RUN_STALE_SECONDS = _int("ALIGNWEB_RUN_STALE_SECONDS", 120, minimum=2)
 ALIGNWEB_REAPER_INTERVAL_SECONDS = _int("ALIGNWEB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
 ALIGNWEB_TRAINING_SOFT_TIME_LIMIT = _int("ALIGNWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600, minimum=10)
@@ -228,6 +228,12 @@ ALIGNWEB_TRAINING_TIME_LIMIT = _int(
     "ALIGNWEB_TRAINING_TIME_LIMIT",
     ALIGNWEB_TRAINING_SOFT_TIME_LIMIT + 600,
     minimum=ALIGNWEB_TRAINING_SOFT_TIME_LIMIT + 1,
+)
+ALIGNWEB_EXPORT_SOFT_TIME_LIMIT = _int("ALIGNWEB_EXPORT_SOFT_TIME_LIMIT", 3600, minimum=10)
+ALIGNWEB_EXPORT_TIME_LIMIT = _int(
+    "ALIGNWEB_EXPORT_TIME_LIMIT",
+    ALIGNWEB_EXPORT_SOFT_TIME_LIMIT + 60,
+    minimum=ALIGNWEB_EXPORT_SOFT_TIME_LIMIT + 1,
 )
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-runs": {

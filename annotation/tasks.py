@@ -1,9 +1,13 @@
 """Celery tasks of the annotation app: thin adapters that take ids and call one service."""
 
 from celery import shared_task
+from django.conf import settings
+
+EXPORT_SOFT_LIMIT = getattr(settings, "ALIGNWEB_EXPORT_SOFT_TIME_LIMIT", 3600)
+EXPORT_HARD_LIMIT = getattr(settings, "ALIGNWEB_EXPORT_TIME_LIMIT", EXPORT_SOFT_LIMIT + 60)
 
 
-@shared_task(name="annotation.export_run")
+@shared_task(name="annotation.export_run", soft_time_limit=EXPORT_SOFT_LIMIT, time_limit=EXPORT_HARD_LIMIT)
 def export_run_task(export_id: int) -> None:
     """Run a queued export; a second delivery finds it claimed and does nothing."""
     from annotation.services.export_jobs import export_run

@@ -76,3 +76,18 @@ def test_djangos_own_editor_fails_the_same_rebuild(judged):
     with pytest.raises(OperationalError, match="error in trigger"), DjangoSchemaEditor(connection) as editor:
         editor._remake_table(Judgement)
     assert triggers() == before
+
+
+def test_a_rebuild_that_fails_outside_a_transaction_puts_the_triggers_back(judged, monkeypatch):
+    before = triggers()
+
+    def fails(self, model, **kwargs):
+        raise RuntimeError("the rebuild failed")
+
+    monkeypatch.setattr(DjangoSchemaEditor, "_remake_table", fails)
+    with (
+        pytest.raises(RuntimeError, match="rebuild failed"),
+        connection.schema_editor(atomic=False) as editor,
+    ):
+        editor._remake_table(Judgement)
+    assert triggers() == before

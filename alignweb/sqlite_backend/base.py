@@ -13,6 +13,8 @@ stored text. A trigger that no longer fits the rebuilt table (a column it names 
 the migration, which then rolls back whole, as it should: its author must rewrite the trigger.
 """
 
+import contextlib
+
 from django.db.backends.sqlite3 import base, schema
 
 
@@ -23,11 +25,26 @@ class DatabaseSchemaEditor(schema.DatabaseSchemaEditor):
             triggers = cursor.fetchall()
         for name, _ in triggers:
             self.execute(f"DROP TRIGGER {self.quote_name(name)}", params=None)
-        super()._remake_table(
-            model, create_field=create_field, delete_field=delete_field, alter_fields=alter_fields
-        )
-        for _, sql in triggers:
-            self.execute(sql, params=None)
+        try:
+            super()._remake_table(
+                model, create_field=create_field, delete_field=delete_field, alter_fields=alter_fields
+            )
+        except Exception:
+            # Inside a transaction the rollback brings the triggers back; outside one (a migration
+            # with atomic = False), put back what the failed rebuild left out before raising.
+            if not self.connection.in_atomic_block:
+                with contextlib.suppress(Exception):  # the rebuild's own error is the one to report
+                    self._create_missing(triggers)
+            raise
+        self._create_missing(triggers)
+
+    def _create_missing(self, triggers: list[tuple[str, str]]) -> None:
+        with self.connection.cursor() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+            present = {name for (name,) in cursor.fetchall()}
+        for name, sql in triggers:
+            if name not in present:
+                self.execute(sql, params=None)
 
 
 class DatabaseWrapper(base.DatabaseWrapper):

@@ -3,23 +3,27 @@ taken back from a worker that died.
 
 A worker owns a running export while ``worker_id`` holds its id (fresh per claim) and proves it is
 alive through ``heartbeat_at`` (``alignweb.heartbeat``). Its last write, the result, is a
-conditional UPDATE filtered on that id, so an attempt that was given up on cannot overwrite a
-later one. ``exports_reap_stale`` (beat schedule, as for training runs) finds running exports whose
-heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``: a worker's is queued again, up to
-``MAX_ATTEMPTS`` claims; one the ``export`` command was writing fails, since only that command
-knows where its file goes. Before this, a worker killed mid-export left the export "running"
-forever: the redelivered task found it claimed and did nothing.
+conditional UPDATE filtered on that id, and each attempt writes a file of its own (removed if
+the attempt lost the export), so an attempt that was given up on cannot overwrite a later one's
+row or file. ``exports_reap_stale`` (beat schedule, as for training runs) finds running exports
+whose heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``: a worker's is queued again, up to
+``MAX_ATTEMPTS`` claims, then failed; one the ``export`` command was writing fails, since only
+that command knows where its file goes. Before this, a worker killed mid-export left the export
+"running" forever: the redelivered task found it claimed and did nothing. The task has Celery
+time limits (``ALIGNWEB_EXPORT_SOFT_TIME_LIMIT``), so a hung export fails rather than beats on.
 """
 
 import os
 import socket
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from alignweb.heartbeat import Heartbeat
@@ -53,23 +57,25 @@ def export_create(*, project: Project, options: ExportOptions, user=None) -> Exp
 
 
 def export_run(*, export_id: int) -> Export:
-    """Run a queued export. Safe to call twice: only the call that claims the queued row works."""
-    worker_id = _new_worker_id()
+    """Run a queued export. Safe to call twice: only the call that claims the queued row works.
+    Each attempt writes its own file, so one given up on cannot replace a later one's."""
     claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
         status=ExportStatus.RUNNING,
-        worker_id=worker_id,
+        worker_id=_new_worker_id(),
         heartbeat_at=timezone.now(),
         attempts=F("attempts") + 1,
     )
     export = Export.objects.select_related("project").get(pk=export_id)
     if not claimed:
         return export
-    options = ExportOptions.from_dict(export.options)
-    path = (
-        export_directory(export.project)
-        / f"{export.pk}-{options.format}.{get_exporter(options.format).extension}"
-    )
-    return _finish(export, options, path)
+
+    def media_file(options: ExportOptions) -> Path:
+        extension = get_exporter(options.format).extension
+        return (
+            export_directory(export.project) / f"{export.pk}-{options.format}-{export.attempts}.{extension}"
+        )
+
+    return _finish(export, media_file, discard_if_lost=True)
 
 
 def export_to_file(*, project: Project, options: ExportOptions, path: Path, user=None) -> Export:
@@ -84,7 +90,7 @@ def export_to_file(*, project: Project, options: ExportOptions, path: Path, user
         attempts=1,
         created_by=user,
     )
-    return _finish(export, options, path.resolve())
+    return _finish(export, lambda options: path.resolve(), discard_if_lost=False)
 
 
 def export_heartbeat(*, export_id: int, worker_id: str) -> bool:
@@ -101,12 +107,12 @@ def exports_reap_stale(*, now=None) -> list[int]:
     now = now or timezone.now()
     cutoff = now - stale_after()
     requeued: list[int] = []
-    stale = Export.objects.filter(status=ExportStatus.RUNNING, heartbeat_at__lt=cutoff)
+    # No heartbeat at all: claimed before exports kept one (migration 0010).
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    stale = Export.objects.filter(silent, status=ExportStatus.RUNNING)
     for export_id, worker_id, attempts in stale.values_list("pk", "worker_id", "attempts"):
         # Filtered on the worker id read above, so a heartbeat or a finish in between wins.
-        same = Export.objects.filter(
-            pk=export_id, status=ExportStatus.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff
-        )
+        same = stale.filter(pk=export_id, worker_id=worker_id)
         with transaction.atomic():
             if worker_id.startswith(COMMAND_PREFIX):
                 error = "The export command stopped before it finished; run it again."
@@ -122,8 +128,9 @@ def exports_reap_stale(*, now=None) -> list[int]:
     return requeued
 
 
-def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
-    """Write the file, beating meanwhile, and record the outcome if the export is still ours."""
+def _finish(export: Export, path_for: Callable[[ExportOptions], Path], *, discard_if_lost: bool) -> Export:
+    """Write the file, beating meanwhile, and record the outcome if the export is still ours; a
+    worker's file that nobody will record (``discard_if_lost``) is removed."""
     owned = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, worker_id=export.worker_id)
     heartbeat = Heartbeat(
         lambda: export_heartbeat(export_id=export.pk, worker_id=export.worker_id),
@@ -131,20 +138,29 @@ def _finish(export: Export, options: ExportOptions, path: Path) -> Export:
         name=f"heartbeat-export-{export.pk}",
     )
     try:
+        options = ExportOptions.from_dict(export.options)
+        path = path_for(options)
         with heartbeat:
             rows, sha256 = export_to_path(project=export.project, options=options, path=path)
     except Exception as error:
-        owned.update(
-            status=ExportStatus.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
-        )
+        owned.update(status=ExportStatus.FAILED, error=_reason(error), finished_at=timezone.now())
         raise
     media = Path(settings.MEDIA_ROOT).resolve()
     stored_path = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
-    owned.update(
+    recorded = owned.update(
         path=stored_path, rows=rows, sha256=sha256, status=ExportStatus.SUCCEEDED, finished_at=timezone.now()
     )
+    if not recorded and discard_if_lost:
+        path.unlink(missing_ok=True)
     export.refresh_from_db()
     return export
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, SoftTimeLimitExceeded):
+        limit = getattr(settings, "ALIGNWEB_EXPORT_SOFT_TIME_LIMIT", None)
+        return f"The export ran past ALIGNWEB_EXPORT_SOFT_TIME_LIMIT ({limit} s) and was stopped."
+    return f"{type(error).__name__}: {error}"
 
 
 def export_file_path(export: Export) -> Path | None:

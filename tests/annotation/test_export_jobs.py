@@ -5,11 +5,13 @@ import time
 from datetime import timedelta
 
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.utils import timezone
 
 from annotation.models import Export
 from annotation.services import export_jobs
+from annotation.services.errors import ServiceError
 from annotation.services.export_jobs import export_create, exports_reap_stale
 from annotation.services.exports import ExportOptions
 from annotation.tasks import export_run_task
@@ -88,8 +90,13 @@ def test_an_export_command_that_died_fails_rather_than_moving_to_a_worker(queued
     assert queued.status == "failed" and "export command stopped" in queued.error
 
 
-def test_a_worker_that_lost_its_export_does_not_record_a_result(queued, monkeypatch):
+def test_a_worker_that_lost_its_export_records_nothing_and_removes_its_file(queued, monkeypatch):
+    written = []
+
     def taken_over_while_writing(*, project, options, path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("stale rows\n")
+        written.append(path)
         # Meanwhile the reaper gave the export to another worker, which now owns it.
         Export.objects.filter(pk=queued.pk).update(worker_id="the-new-owner", attempts=2)
         return 7, "f" * 64
@@ -103,6 +110,58 @@ def test_a_worker_that_lost_its_export_does_not_record_a_result(queued, monkeypa
         0,
         "",
     )
+    assert not written[0].exists()
+
+
+def test_each_attempt_writes_a_file_of_its_own(queued, media):
+    claimed_by(queued, "dead-worker")
+    exports_reap_stale()
+    export_run_task(queued.pk)
+    queued.refresh_from_db()
+    assert queued.attempts == 2 and queued.path.endswith(f"{queued.pk}-votes-2.jsonl")
+    assert (media / queued.path).is_file()
+
+
+def test_an_export_claimed_before_exports_kept_a_heartbeat_is_reaped(queued):
+    Export.objects.filter(pk=queued.pk).update(status="running")  # worker_id "", heartbeat_at NULL
+    assert exports_reap_stale() == [queued.pk]
+    queued.refresh_from_db()
+    assert queued.status == "queued"
+
+
+def test_an_export_with_unreadable_options_fails_instead_of_hanging(queued):
+    Export.objects.filter(pk=queued.pk).update(options={"format": "no-such-format"})
+    with pytest.raises(ServiceError):
+        export_run_task(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == "failed" and "no-such-format" in queued.error
+
+
+def test_an_export_past_its_time_limit_fails_with_the_reason(queued, monkeypatch):
+    def too_slow(*, project, options, path):
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(export_jobs, "export_to_path", too_slow)
+    with pytest.raises(SoftTimeLimitExceeded):
+        export_run_task(queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == "failed" and "ALIGNWEB_EXPORT_SOFT_TIME_LIMIT (3600 s)" in queued.error
+    assert (export_run_task.soft_time_limit, export_run_task.time_limit) == (
+        settings.ALIGNWEB_EXPORT_SOFT_TIME_LIMIT,
+        settings.ALIGNWEB_EXPORT_TIME_LIMIT,
+    )
+
+
+def test_the_export_command_fails_when_its_export_was_not_recorded(project, queued, monkeypatch, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    def reaped_while_writing(*, project, options, path):
+        Export.objects.filter(status="running").update(status="failed", error="The export command stopped.")
+        return 1, "0" * 64
+
+    monkeypatch.setattr(export_jobs, "export_to_path", reaped_while_writing)
+    with pytest.raises(CommandError, match="not recorded as written: failed"):
+        call_command("export", "--project", project.slug, "--format", "votes", "--out", str(tmp_path / "x"))
 
 
 def test_the_reaper_runs_on_the_beat_schedule_of_the_default_queue():

@@ -261,7 +261,8 @@ def generation_execute(
             if not advanced:
                 raise JobLost(f"Generation job {job.pk} was taken over by another worker.")
         job.refresh_from_db()
-    GenerationJob.objects.filter(pk=job.pk, worker_id=worker_id).update(
+    # A job the reaper gave up on keeps this worker's id: the state filter keeps it failed.
+    GenerationJob.objects.filter(pk=job.pk, worker_id=worker_id, state=GenerationState.RUNNING).update(
         state=GenerationState.SUCCEEDED, finished_at=timezone.now()
     )
     job.refresh_from_db()
