@@ -1,3 +1,5 @@
+import shutil
+
 import pytest
 import torch
 
@@ -137,7 +139,7 @@ def test_early_stopping_ends_on_the_weights_of_the_best_evaluation(tiny_bert, tm
     margin = RewardScorer.load(result.checkpoint_dir, device="cpu").evaluate(held_out)["margin"]
     assert margin == pytest.approx(evals[1]["margin"], abs=1e-4)
     assert margin != pytest.approx(evals[3]["margin"], abs=1e-4)
-    assert not (tmp_path / "r" / "best").exists()
+    assert not list((tmp_path / "r").glob("best-*"))
 
 
 def test_early_stopping_keeps_the_last_weights_when_they_are_the_best(tiny_bert, tmp_path):
@@ -165,7 +167,9 @@ def test_the_best_weights_survive_a_stop_and_resume(tiny_bert, tmp_path):
     first = run_training(
         "reward_model", config, train, eval_examples=held_out, output_dir=tmp_path / "r", on_log=before
     )
-    assert first.stopped and (tmp_path / "r" / "best").is_dir()
+    assert first.stopped and (tmp_path / "r" / "best-00000001").is_dir()
+    # A copy left by an attempt that died after the checkpoint (here: step 2's weights) is not used.
+    shutil.copytree(tmp_path / "r" / "step-00000002", tmp_path / "r" / "best-00000002")
 
     result = run_training("reward_model", config, train, eval_examples=held_out, output_dir=tmp_path / "r")
 
@@ -173,6 +177,7 @@ def test_the_best_weights_survive_a_stop_and_resume(tiny_bert, tmp_path):
     step_1 = next(e["metrics"] for e in before.of("eval") if e["step"] == 1)
     margin = RewardScorer.load(result.checkpoint_dir, device="cpu").evaluate(held_out)["margin"]
     assert margin == pytest.approx(step_1["margin"], abs=1e-4)
+    assert not list((tmp_path / "r").glob("best-*"))
 
 
 def test_an_empty_training_set_is_a_clear_error(tiny_bert, tmp_path):

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 CHECKPOINT_FILE = "checkpoint.json"
 LATEST_FILE = "LATEST"
 FINAL_NAME = "final"
-BEST_NAME = "best"  # with early stopping: the weights of the best evaluation so far
+BEST_PREFIX = "best-"  # with early stopping: the weights of the best evaluation so far, per step
 TMP_PREFIX = ".tmp-"
 
 
@@ -42,6 +42,18 @@ class CheckpointError(RuntimeError):
 
 def step_name(step: int) -> str:
     return f"step-{step:08d}"
+
+
+def best_name(step: int) -> str:
+    return f"{BEST_PREFIX}{step:08d}"
+
+
+def prune_best(output_dir: Path, keep_steps: set[int | None]) -> None:
+    """Remove the best-so-far copies but those of `keep_steps`."""
+    keep = {best_name(step) for step in keep_steps if step is not None}
+    for d in Path(output_dir).glob(f"{BEST_PREFIX}*"):
+        if d.is_dir() and d.name not in keep:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 def _fsync_path(path: Path) -> None:

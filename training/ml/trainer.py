@@ -11,7 +11,6 @@ import contextlib
 import math
 import os
 import random
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -178,6 +177,7 @@ class Trainer:
         self.on_log = on_log
         self.lineage = dict(lineage or {})
         self.data_stats = dict(data_stats or {})
+        self._checkpointed_best_step: int | None = None  # the best copy the newest step checkpoint names
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = pick_device(cfg.device)
@@ -251,6 +251,9 @@ class Trainer:
             path = ck.write_checkpoint(
                 self.output_dir, name, fill, self._meta(step, total, metrics, final=final)
             )
+            if not final:  # the best copy this checkpoint names must outlive the ones after it
+                self._checkpointed_best_step = state.get("best_step")
+                ck.prune_best(self.output_dir, {self._checkpointed_best_step})
             # Once the final checkpoint exists nothing resumes from step checkpoints: free their space.
             ck.prune_step_checkpoints(self.output_dir, 0 if final else max(1, self.cfg.keep_checkpoints))
             self._emit({"event": "checkpoint", "step": step, "total_steps": total, "path": str(path)})
@@ -258,24 +261,27 @@ class Trainer:
         return path
 
     def _save_best(self, step: int, total: int, metrics: dict[str, Any]) -> None:
-        """Keep the weights of the best evaluation so far in `best/` (no optimizer: never resumed
-        from), so that early stopping can end on them, across a resume too."""
+        """Keep the weights of the best evaluation so far in `best-<step>/` (no optimizer: never
+        resumed from), so that early stopping can end on them. The copy the newest step checkpoint
+        names is kept too, so a resume finds the best of the steps it did not redo."""
         if self.rank == 0:
 
             def fill(d: Path) -> None:
                 ck.save_tensors(d / "model.safetensors", self.task.weights(final=False))
 
             meta = self._meta(step, total, metrics, final=False)
-            ck.write_checkpoint(self.output_dir, ck.BEST_NAME, fill, meta, latest=False)
+            ck.write_checkpoint(self.output_dir, ck.best_name(step), fill, meta, latest=False)
+            ck.prune_best(self.output_dir, {step, self._checkpointed_best_step})
         self._barrier()
 
-    def _restore_best(self) -> dict[str, Any]:
-        """Load the best evaluation's weights back into the model; returns that evaluation's metrics
-        and its step (`best_step`)."""
-        best = self.output_dir / ck.BEST_NAME
+    def _restore_best(self, step: int) -> dict[str, Any] | None:
+        """Load the weights of the best evaluation, at `step`, back into the model; returns that
+        evaluation's metrics with `best_step`, or None (weights unchanged) if its copy is gone."""
+        best = self.output_dir / ck.best_name(step)
+        if not ck.is_complete(best):
+            return None
         self.task.load_weights(ck.load_tensors(best / "model.safetensors"))
-        meta = ck.read_meta(best)
-        return {**meta["metrics"], "best_step": meta["step"]}
+        return {**ck.read_meta(best)["metrics"], "best_step": step}
 
     def _resume(self, optimizer, scheduler) -> tuple[int, dict[str, Any]] | TrainingResult | None:
         latest = ck.latest_checkpoint(self.output_dir)
@@ -331,6 +337,9 @@ class Trainer:
         best: float | None = state.get("best")
         bad_evals: int = state.get("bad_evals", 0)
         best_step: int | None = state.get("best_step")
+        self._checkpointed_best_step = best_step
+        if self.rank == 0:  # copies from an attempt that died after this checkpoint are not ours
+            ck.prune_best(self.output_dir, {best_step})
         metrics: dict[str, Any] = state.get("metrics", {})
         metric_name = cfg.early_stopping_metric or task.default_metric
         greater = greater_is_better(metric_name, task)
@@ -398,11 +407,12 @@ class Trainer:
                 if cfg.early_stopping_patience and self.rank == 0:
                     value = float(metrics.get(metric_name, float("nan")))
                     if _improved(value, best, greater):
-                        best, bad_evals, best_step, improved = value, 0, step, True
+                        best, bad_evals, improved = value, 0, True
                     else:
                         bad_evals += 1
                         early = bad_evals >= cfg.early_stopping_patience
-                if self._any(improved):
+                if self._any(improved):  # every rank learns the best step
+                    best_step = step
                     self._save_best(step, total, metrics)
                 task.module.train()
             early = self._any(early)
@@ -436,13 +446,13 @@ class Trainer:
                 and (math.isnan(value) or _improved(best, value, greater))
             )
             if cfg.early_stopping_patience and self._any(best_beats_last):
-                metrics = self._restore_best()
+                metrics = self._restore_best(best_step) or {**metrics, "best_weights_missing_step": best_step}
         metrics = self._final_metrics(metrics)
         if early:
             metrics["early_stopped"] = True
         path = self._save(ck.FINAL_NAME, step, total, metrics, {}, optimizer, scheduler, final=True)
         if self.rank == 0:
-            shutil.rmtree(self.output_dir / ck.BEST_NAME, ignore_errors=True)
+            ck.prune_best(self.output_dir, set())
         self._emit(
             {"event": "done", "step": step, "total_steps": total, "stopped": False, "metrics": metrics}
         )
