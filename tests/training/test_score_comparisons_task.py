@@ -27,18 +27,22 @@ def tiny_reward_checkpoint(tmp_path_factory):
     ).checkpoint_dir
 
 
-def test_informative_order_writes_bald_from_the_active_scorer(project, annotator, tiny_reward_checkpoint):
-    from training.ml.acquisition import bald, laplace_fit
-    from training.ml.serving import RewardScorer
-
-    LoopSettings.objects.create(project=project, queue_order="informative")
+def order_by_the_active_scorer(project, queue_order, checkpoint):
+    LoopSettings.objects.create(project=project, queue_order=queue_order)
     ModelVersion.objects.create(
         project=project,
         name="rm",
         kind="reward",
         status=VersionStatus.ACTIVE_SCORER,
-        checkpoint_path=str(tiny_reward_checkpoint),
+        checkpoint_path=str(checkpoint),
     )
+
+
+def test_informative_order_writes_bald_from_the_active_scorer(project, annotator, tiny_reward_checkpoint):
+    from training.ml.acquisition import bald, laplace_fit
+    from training.ml.serving import RewardScorer
+
+    order_by_the_active_scorer(project, "informative", tiny_reward_checkpoint)
     labelled = [
         ComparisonFactory.create_pair(project=project, texts=texts, open_slots=0)
         for texts in [("kind words", "rude words"), ("thank you", "go away"), ("hello there", "no")]
@@ -70,14 +74,7 @@ def test_uncertainty_order_writes_how_close_each_pair_is_to_a_coin_flip(project,
     from training.ml.serving import RewardScorer
     from training.services.active_learning import uncertainty_priority
 
-    LoopSettings.objects.create(project=project, queue_order="uncertainty")
-    ModelVersion.objects.create(
-        project=project,
-        name="rm",
-        kind="reward",
-        status=VersionStatus.ACTIVE_SCORER,
-        checkpoint_path=str(tiny_reward_checkpoint),
-    )
+    order_by_the_active_scorer(project, "uncertainty", tiny_reward_checkpoint)
     pending = [
         ComparisonFactory.create_pair(project=project, texts=texts)
         for texts in [("lovely day", "whatever"), ("a long and careful answer", "meh"), ("yes", "no")]
