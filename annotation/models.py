@@ -117,11 +117,13 @@ class Response(models.Model):
     source_name = models.CharField(
         max_length=200, blank=True, help_text="Imported source (file, dataset) when not generated here."
     )
+    # RESTRICT, here and on the other references inside a project: the referenced row cannot be
+    # deleted on its own, but deleting the whole project (which takes both) goes through.
     model_version = models.ForeignKey(
         "training.ModelVersion",
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="responses",
     )
     generation_params = models.JSONField(default=dict, blank=True)
@@ -246,7 +248,7 @@ class Judgement(models.Model):
     rationale = models.TextField(blank=True)
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     display_order = models.JSONField(help_text="Canonical positions in the order shown, left first.")
-    left_response = models.ForeignKey(Response, on_delete=models.PROTECT, related_name="+")
+    left_response = models.ForeignKey(Response, on_delete=models.RESTRICT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

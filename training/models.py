@@ -31,7 +31,7 @@ class ModelVersion(models.Model):
     kind = models.CharField(max_length=10, choices=ModelKind.choices, default=ModelKind.POLICY)
     base_model = models.CharField(max_length=300, blank=True, help_text="Short name, hub id or path.")
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+        "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="children"
     )
     run = models.ForeignKey(
         "TrainingRun",
@@ -121,12 +121,13 @@ class TrainingRun(models.Model):
     kind = models.CharField(max_length=20, choices=RunKind.choices)
     name = models.CharField(max_length=200, blank=True)
     config = models.JSONField(default=dict, help_text="Validated against training.ml.config.")
-    snapshot = models.ForeignKey(DataSnapshot, on_delete=models.PROTECT, related_name="runs")
+    # RESTRICT: not deleted on their own while a run refers to them, but with their project.
+    snapshot = models.ForeignKey(DataSnapshot, on_delete=models.RESTRICT, related_name="runs")
     base_version = models.ForeignKey(
         ModelVersion,
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=models.RESTRICT,
         related_name="derived_runs",
         help_text="The registered version training starts from (the new version's parent).",
     )
