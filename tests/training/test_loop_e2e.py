@@ -4,6 +4,8 @@
   versions registered -> the tuned policy generates -> an annotator is served tuned vs base;
 - the fault: SIGKILL the worker mid-run, start another, and the run resumes from its last
   checkpoint (found by the reaper through the stale heartbeat) and succeeds with no vote lost.
+- the same for an export: a worker killed mid-export leaves it to the reaper, and another worker
+  writes it.
 
 The worker reads pytest-django's test database (``transaction=True`` commits, and the database
 name travels in ``DATABASE_URL``) and a Redis database of its own (``E2E_REDIS_DB``, default 11),
@@ -73,6 +75,7 @@ class Worker:
             "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
             "CELERY_BROKER_URL": broker_url,
             "ALIGNWEB_CHECKPOINT_DIR": str(checkpoint_dir),
+            "MEDIA_ROOT": str(tmp_path / "media"),
             "ALIGNWEB_RUN_STALE_SECONDS": str(STALE_SECONDS),
             "ALIGNWEB_REAPER_INTERVAL_SECONDS": "1",
             "HF_HUB_OFFLINE": "1",
@@ -226,3 +229,49 @@ def test_a_run_resumes_from_its_checkpoint_after_the_worker_is_killed(
     assert sorted(Judgement.objects.values_list("id", "choice")) == votes_before  # no vote lost
     assert len(run.snapshot.judgement_ids) == len(judged)
     assert ModelVersion.objects.filter(run=run).count() == 1
+
+
+def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
+    project, annotator, project_admin, workers, tmp_path
+):
+    import psycopg
+
+    from annotation.models import Export
+    from tests.factories import ComparisonFactory, judgement
+
+    judgement(ComparisonFactory.create_pair(project=project, texts=("Yes.", "No.")), annotator, "a")
+    db = connection.settings_dict
+    # Another session holds the judgement table, so the export stops at its first read, mid-export.
+    blocker = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    )
+    try:
+        blocker.execute("LOCK TABLE annotation_judgement IN ACCESS EXCLUSIVE MODE")
+        first = workers()
+        response = client_for(project_admin).post(
+            f"/api/projects/{project.slug}/exports/", {"format": "votes"}, format="json"
+        )
+        assert response.status_code == 202, response.content
+        export_id = response.json()["id"]
+        wait_for(
+            lambda: Export.objects.filter(pk=export_id, status="running").exists(),
+            timeout=120,
+            what="a worker to claim the export",
+            workers=[first],
+        )
+        first.kill()
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    second = workers()
+    wait_for(
+        lambda: Export.objects.filter(pk=export_id, status__in=["succeeded", "failed"]).exists(),
+        timeout=120,
+        what="the reaper and the next worker",
+        workers=[first, second],
+    )
+    export = Export.objects.get(pk=export_id)
+    assert (export.status, export.attempts, export.rows) == ("succeeded", 2, 1), export.error + second.tail()
+    written = tmp_path / "media" / export.path
+    assert written.name == f"{export_id}-votes-2.jsonl" and written.is_file()
