@@ -4,8 +4,8 @@
   versions registered -> the tuned policy generates -> an annotator is served tuned vs base;
 - the fault: SIGKILL the worker mid-run, start another, and the run resumes from its last
   checkpoint (found by the reaper through the stale heartbeat) and succeeds with no vote lost.
-- the same for an export: a worker killed mid-export leaves it to the reaper, and another worker
-  writes it.
+- the same for an export and a generation job: a worker killed in the middle leaves it to the
+  reaper, and another worker finishes it.
 
 The worker reads pytest-django's test database (``transaction=True`` commits, and the database
 name travels in ``DATABASE_URL``) and a Redis database of its own (``E2E_REDIS_DB``, default 11),
@@ -275,3 +275,45 @@ def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
     assert (export.status, export.attempts, export.rows) == ("succeeded", 2, 1), export.error + second.tail()
     written = tmp_path / "media" / export.path
     assert written.name == f"{export_id}-votes-2.jsonl" and written.is_file()
+
+
+def test_a_generation_job_whose_worker_is_killed_is_finished_by_the_next_worker(project, tiny_llama, workers):
+    import psycopg
+
+    from tests.factories import PromptFactory, ResponseFactory
+    from tests.training.helpers import ModelVersionFactory
+    from training.services.generation import generation_job_create
+
+    for i in range(2):
+        ResponseFactory(prompt=PromptFactory(project=project, held_back=True), text=f"imported answer {i}")
+    tuned = ModelVersionFactory(project=project, base_model=str(tiny_llama))
+    db = connection.settings_dict
+    # Another session holds the response table, so the job stops at its first batch, mid-job.
+    blocker = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    )
+    try:
+        blocker.execute("LOCK TABLE annotation_response IN ACCESS EXCLUSIVE MODE")
+        first = workers()
+        job = generation_job_create(project=project, model_version=tuned, params={"max_new_tokens": 4})
+        wait_for(
+            lambda: GenerationJob.objects.filter(pk=job.pk, state="running").exists(),
+            timeout=120,
+            what="a worker to claim the generation job",
+            workers=[first],
+        )
+        first.kill()
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+    second = workers()
+    wait_for(
+        lambda: GenerationJob.objects.filter(pk=job.pk, state__in=["succeeded", "failed"]).exists(),
+        timeout=180,  # a job counts as silent after at least 30 s
+        what="the reaper and the next worker",
+        workers=[first, second],
+    )
+    job.refresh_from_db()
+    assert (job.state, job.attempts, job.prompts_done) == ("succeeded", 2, 2), job.error + second.tail()
+    assert job.comparisons_created == 2
