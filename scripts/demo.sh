@@ -61,8 +61,9 @@ trap stop EXIT
 "$BIN/gunicorn" alignweb.wsgi --bind "$HOST:$PORT" --workers 2 --worker-class gthread --threads 4 \
   --graceful-timeout 5 --access-logfile - &
 pids+=($!)
-# Two workers, as in production: light work (imports, exports, lease expiry, the stale-run reaper
-# via the embedded beat) never waits behind a training run, which gets a worker of its own.
+# Two workers, as in production: light work (exports, lease expiry, the reapers of stale runs,
+# generation jobs and exports, via the embedded beat) never waits behind a training run, which
+# gets a worker of its own.
 "$BIN/celery" -A alignweb worker -Q default --concurrency 1 --hostname "default@%h" \
   --beat --schedule "$VAR_DIR/celerybeat-schedule" --loglevel INFO &
 pids+=($!)
