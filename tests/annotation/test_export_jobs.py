@@ -189,3 +189,31 @@ def test_a_running_export_keeps_beating_while_it_writes(queued, monkeypatch, set
     assert later - started >= timedelta(seconds=1)
     queued.refresh_from_db()
     assert queued.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [
+        {"heartbeat_at": timezone.now()},  # the worker beat after all
+        {"status": "succeeded"},  # it finished
+        {"worker_id": "another-worker"},  # someone else claimed it
+    ],
+    ids=["beat", "finished", "claimed"],
+)
+def test_the_reaper_leaves_an_export_that_changed_after_it_looked(queued, monkeypatch, meanwhile):
+    from contextlib import contextmanager
+
+    claimed_by(queued, "slow-worker")
+    real_atomic = export_jobs.transaction.atomic
+
+    @contextmanager
+    def change_first():
+        Export.objects.filter(pk=queued.pk).update(**meanwhile)  # between the reaper's read and write
+        with real_atomic():
+            yield
+
+    monkeypatch.setattr(export_jobs.transaction, "atomic", change_first)
+    assert exports_reap_stale() == []
+    queued.refresh_from_db()
+    assert queued.status == meanwhile.get("status", "running")
+    assert queued.worker_id == meanwhile.get("worker_id", "slow-worker") and queued.error == ""

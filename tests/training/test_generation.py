@@ -289,3 +289,30 @@ def test_the_generation_reaper_runs_on_the_beat_schedule_of_the_default_queue():
     entry = settings.CELERY_BEAT_SCHEDULE["reap-stale-generation-jobs"]
     assert entry["task"] == "training.tasks.reap_stale_generation_jobs"
     assert entry["options"]["queue"] == "default"
+
+
+@pytest.mark.parametrize(
+    "meanwhile",
+    [{"heartbeat_at": timezone.now()}, {"state": GenerationState.SUCCEEDED}, {"worker_id": "another-worker"}],
+    ids=["beat", "finished", "claimed"],
+)
+def test_the_reaper_leaves_a_job_that_changed_after_it_looked(project, held_back, monkeypatch, meanwhile):
+    from contextlib import contextmanager
+
+    from training.services import generation
+
+    job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
+    claimed_long_ago(job, "slow-worker")
+    real_atomic = generation.transaction.atomic
+
+    @contextmanager
+    def change_first():
+        GenerationJob.objects.filter(pk=job.pk).update(**meanwhile)  # between the reaper's read and write
+        with real_atomic():
+            yield
+
+    monkeypatch.setattr(generation.transaction, "atomic", change_first)
+    assert generation_jobs_reap_stale() == []
+    job.refresh_from_db()
+    assert job.state == meanwhile.get("state", GenerationState.RUNNING)
+    assert job.worker_id == meanwhile.get("worker_id", "slow-worker") and job.error == ""
