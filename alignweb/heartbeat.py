@@ -3,12 +3,32 @@ worker: training runs (``training.services.runs``), generation jobs
 (``training.services.generation``) and exports (``annotation.services.export_jobs``)."""
 
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import close_old_connections, connection
 
 logger = logging.getLogger(__name__)
+
+
+def stale_after() -> timedelta:
+    """How old a heartbeat may get before its worker counts as dead (``ALIGNWEB_RUN_STALE_SECONDS``)."""
+    return timedelta(seconds=getattr(settings, "ALIGNWEB_RUN_STALE_SECONDS", 120))
+
+
+def beat_interval(stale: timedelta) -> float:
+    """Four beats per staleness period, so one late beat is not taken for a dead worker."""
+    return max(1.0, stale.total_seconds() / 4)
+
+
+def new_worker_id() -> str:
+    """A fresh id per claim: host, process and a random part, so even one process's attempts differ."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 class Heartbeat:

@@ -22,6 +22,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 
+from alignweb.heartbeat import new_worker_id
+
 logger = logging.getLogger(__name__)
 
 SOFT_LIMIT = getattr(settings, "ALIGNWEB_TRAINING_SOFT_TIME_LIMIT", 6 * 3600)
@@ -33,7 +35,7 @@ def train_run(run_id: int) -> str:
     """Claim run ``run_id`` and train it with ``training.ml.api.run_training``."""
     from training.services import execution, runs
 
-    worker_id = runs.new_worker_id()
+    worker_id = new_worker_id()
     if runs.run_claim(run_id=run_id, worker_id=worker_id) is None:
         return "not claimed"
     try:
@@ -73,9 +75,9 @@ def _sampler_for(version):
 @shared_task(acks_late=True, soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
 def generate_responses(job_id: int) -> str:
     """Claim generation job ``job_id`` and generate its remaining prompts."""
-    from training.services import generation, runs
+    from training.services import generation
 
-    worker_id = runs.new_worker_id()
+    worker_id = new_worker_id()
     job = generation.generation_job_claim(job_id=job_id, worker_id=worker_id)
     if job is None:
         return "not claimed"

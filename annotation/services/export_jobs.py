@@ -13,11 +13,7 @@ that command knows where its file goes. Before this, a worker killed mid-export 
 time limits (``ALIGNWEB_EXPORT_SOFT_TIME_LIMIT``), so a hung export fails rather than beats on.
 """
 
-import os
-import socket
-import uuid
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 
 from celery.exceptions import SoftTimeLimitExceeded
@@ -26,18 +22,13 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat
+from alignweb.heartbeat import Heartbeat, beat_interval, new_worker_id, stale_after
 from annotation.exporters import get_exporter
 from annotation.models import Export, ExportStatus, Project
 from annotation.services.exports import ExportOptions, export_to_path
 
 MAX_ATTEMPTS = 3
 COMMAND_PREFIX = "command:"  # worker_id of an export the management command writes
-
-
-def stale_after() -> timedelta:
-    """How old a running export's heartbeat may get before its worker counts as dead."""
-    return timedelta(seconds=getattr(settings, "ALIGNWEB_RUN_STALE_SECONDS", 120))
 
 
 def export_directory(project: Project) -> Path:
@@ -61,7 +52,7 @@ def export_run(*, export_id: int) -> Export:
     Each attempt writes its own file, so one given up on cannot replace a later one's."""
     claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
         status=ExportStatus.RUNNING,
-        worker_id=_new_worker_id(),
+        worker_id=new_worker_id(),
         heartbeat_at=timezone.now(),
         attempts=F("attempts") + 1,
     )
@@ -85,7 +76,7 @@ def export_to_file(*, project: Project, options: ExportOptions, path: Path, user
         format=options.format,
         options=options.as_dict(),
         status=ExportStatus.RUNNING,
-        worker_id=COMMAND_PREFIX + _new_worker_id(),
+        worker_id=COMMAND_PREFIX + new_worker_id(),
         heartbeat_at=timezone.now(),
         attempts=1,
         created_by=user,
@@ -134,7 +125,7 @@ def _finish(export: Export, path_for: Callable[[ExportOptions], Path], *, discar
     owned = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, worker_id=export.worker_id)
     heartbeat = Heartbeat(
         lambda: export_heartbeat(export_id=export.pk, worker_id=export.worker_id),
-        interval=max(1.0, stale_after().total_seconds() / 4),
+        interval=beat_interval(stale_after()),
         name=f"heartbeat-export-{export.pk}",
     )
     try:
@@ -173,7 +164,3 @@ def export_file_path(export: Export) -> Path | None:
     if not path.is_relative_to(media) or not path.is_file():
         return None
     return path
-
-
-def _new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"

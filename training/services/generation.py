@@ -19,11 +19,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat
+from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
 from training.models import GenerationJob, GenerationState, LoopSettings, ModelVersion
-from training.services.runs import stale_after
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
@@ -280,7 +279,7 @@ def generation_heartbeat_thread(*, job_id: int, worker_id: str) -> Heartbeat:
     dead worker and claimed away."""
     return Heartbeat(
         lambda: generation_heartbeat(job_id=job_id, worker_id=worker_id),
-        interval=max(1.0, _job_stale_after().total_seconds() / 4),
+        interval=beat_interval(_job_stale_after()),
         name=f"heartbeat-generation-{job_id}",
     )
 

@@ -7,10 +7,6 @@ has lost the run (it was reaped as stale, or cancelled) and must stop.
 """
 
 import math
-import os
-import socket
-import uuid
-from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -19,7 +15,7 @@ from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat
+from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
 from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
@@ -27,15 +23,6 @@ from training.services.configs import run_config_validate
 from training.services.snapshots import snapshot_create
 
 LOG_TAIL_LINES = 200
-
-
-def stale_after() -> timedelta:
-    """How old a heartbeat may get before the run counts as abandoned."""
-    return timedelta(seconds=getattr(settings, "ALIGNWEB_RUN_STALE_SECONDS", 120))
-
-
-def new_worker_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _enqueue(run_id: int) -> None:
@@ -328,6 +315,6 @@ def run_heartbeat_thread(*, run_id: int, worker_id: str) -> Heartbeat:
     slow step (or model loading) is not mistaken for a dead worker."""
     return Heartbeat(
         lambda: run_heartbeat(run_id=run_id, worker_id=worker_id),
-        interval=max(1.0, stale_after().total_seconds() / 4),
+        interval=beat_interval(stale_after()),
         name=f"heartbeat-run-{run_id}",
     )
