@@ -12,6 +12,7 @@ name travels in ``DATABASE_URL``) and a Redis database of its own (``E2E_REDIS_D
 which the test empties, so parallel runs and other workers never take these tasks.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -144,6 +145,24 @@ def wait_for(condition, *, timeout: float, what: str, workers: list[Worker] = ()
     pytest.fail(f"Timed out after {timeout:.0f}s waiting for {what}.\n{logs}")
 
 
+@contextlib.contextmanager
+def table_locked(table: str):
+    """Another session holds ``table`` for the block, so a worker's work that reads or writes it
+    stops there, half done."""
+    import psycopg
+
+    db = connection.settings_dict
+    blocker = psycopg.connect(
+        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
+    )
+    try:
+        blocker.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        yield
+    finally:
+        blocker.rollback()
+        blocker.close()
+
+
 def run_state(run_id: int) -> str:
     return TrainingRun.objects.values_list("state", flat=True).get(pk=run_id)
 
@@ -234,19 +253,11 @@ def test_a_run_resumes_from_its_checkpoint_after_the_worker_is_killed(
 def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
     project, annotator, project_admin, workers, tmp_path
 ):
-    import psycopg
-
     from annotation.models import Export
     from tests.factories import ComparisonFactory, judgement
 
     judgement(ComparisonFactory.create_pair(project=project, texts=("Yes.", "No.")), annotator, "a")
-    db = connection.settings_dict
-    # Another session holds the judgement table, so the export stops at its first read, mid-export.
-    blocker = psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
-    )
-    try:
-        blocker.execute("LOCK TABLE annotation_judgement IN ACCESS EXCLUSIVE MODE")
+    with table_locked("annotation_judgement"):  # the export stops at its first read, mid-export
         first = workers()
         response = client_for(project_admin).post(
             f"/api/projects/{project.slug}/exports/", {"format": "votes"}, format="json"
@@ -260,9 +271,6 @@ def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
             workers=[first],
         )
         first.kill()
-    finally:
-        blocker.rollback()
-        blocker.close()
 
     second = workers()
     wait_for(
@@ -278,8 +286,6 @@ def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
 
 
 def test_a_generation_job_whose_worker_is_killed_is_finished_by_the_next_worker(project, tiny_llama, workers):
-    import psycopg
-
     from tests.factories import PromptFactory, ResponseFactory
     from tests.training.helpers import ModelVersionFactory
     from training.services.generation import generation_job_create
@@ -287,13 +293,7 @@ def test_a_generation_job_whose_worker_is_killed_is_finished_by_the_next_worker(
     for i in range(2):
         ResponseFactory(prompt=PromptFactory(project=project, held_back=True), text=f"imported answer {i}")
     tuned = ModelVersionFactory(project=project, base_model=str(tiny_llama))
-    db = connection.settings_dict
-    # Another session holds the response table, so the job stops at its first batch, mid-job.
-    blocker = psycopg.connect(
-        host=db["HOST"] or "127.0.0.1", port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"]
-    )
-    try:
-        blocker.execute("LOCK TABLE annotation_response IN ACCESS EXCLUSIVE MODE")
+    with table_locked("annotation_response"):  # the job stops at its first batch, mid-job
         first = workers()
         job = generation_job_create(project=project, model_version=tuned, params={"max_new_tokens": 4})
         wait_for(
@@ -303,9 +303,6 @@ def test_a_generation_job_whose_worker_is_killed_is_finished_by_the_next_worker(
             workers=[first],
         )
         first.kill()
-    finally:
-        blocker.rollback()
-        blocker.close()
 
     second = workers()
     wait_for(
