@@ -16,6 +16,7 @@ from annotation.services.export_jobs import export_create, exports_reap_stale
 from annotation.services.exports import ExportOptions
 from annotation.tasks import export_run_task
 from tests.factories import ComparisonFactory, judgement
+from tests.races import change_before_each_transaction
 
 pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
 
@@ -193,23 +194,13 @@ def test_a_running_export_keeps_beating_while_it_writes(queued, monkeypatch, set
 
 @pytest.mark.parametrize("change", ["beat", "finished", "claimed"])
 def test_the_reaper_leaves_an_export_that_changed_after_it_looked(queued, monkeypatch, change):
-    from contextlib import contextmanager
-
     meanwhile = {
         "beat": {"heartbeat_at": timezone.now()},  # now, not at collection: a long run would age it
         "finished": {"status": "succeeded"},
         "claimed": {"worker_id": "another-worker"},
     }[change]
     claimed_by(queued, "slow-worker")
-    real_atomic = export_jobs.transaction.atomic
-
-    @contextmanager
-    def change_first():
-        Export.objects.filter(pk=queued.pk).update(**meanwhile)  # between the reaper's read and write
-        with real_atomic():
-            yield
-
-    monkeypatch.setattr(export_jobs.transaction, "atomic", change_first)
+    change_before_each_transaction(monkeypatch, export_jobs, Export.objects.filter(pk=queued.pk), **meanwhile)
     assert exports_reap_stale() == []
     queued.refresh_from_db()
     assert queued.status == meanwhile.get("status", "running")

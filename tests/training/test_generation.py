@@ -293,8 +293,7 @@ def test_the_generation_reaper_runs_on_the_beat_schedule_of_the_default_queue():
 
 @pytest.mark.parametrize("change", ["beat", "finished", "claimed"])
 def test_the_reaper_leaves_a_job_that_changed_after_it_looked(project, held_back, monkeypatch, change):
-    from contextlib import contextmanager
-
+    from tests.races import change_before_each_transaction
     from training.services import generation
 
     meanwhile = {
@@ -305,15 +304,8 @@ def test_the_reaper_leaves_a_job_that_changed_after_it_looked(project, held_back
 
     job = generation_job_create(project=project, model_version=ModelVersionFactory(project=project))
     claimed_long_ago(job, "slow-worker")
-    real_atomic = generation.transaction.atomic
-
-    @contextmanager
-    def change_first():
-        GenerationJob.objects.filter(pk=job.pk).update(**meanwhile)  # between the reaper's read and write
-        with real_atomic():
-            yield
-
-    monkeypatch.setattr(generation.transaction, "atomic", change_first)
+    rows = GenerationJob.objects.filter(pk=job.pk)
+    change_before_each_transaction(monkeypatch, generation, rows, **meanwhile)
     assert generation_jobs_reap_stale() == []
     job.refresh_from_db()
     assert job.state == meanwhile.get("state", GenerationState.RUNNING)
