@@ -232,8 +232,8 @@ class LoopSettingsApi(APIView):
         summary="Set the queue order (admins)",
         description="Body: `queue_order`: `uncertainty` (most uncertain first by the active scorer), "
         "`informative` (most informative first: BALD under a Laplace posterior of the active scorer's "
-        "head, fitted on the project's decided judgements) or `random`. The pending comparisons are "
-        "re-scored.",
+        "head, fitted on the project's decided judgements; a new project's default) or `random`. The "
+        "pending comparisons are re-scored.",
     )
     def patch(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=TRAIN)

@@ -123,12 +123,13 @@ def score_comparisons(project_id: int) -> int:
     """Re-prioritise the project's pending comparisons with its active scorer (or randomly)."""
     from annotation.models import Project
     from training.models import ModelVersion, QueueOrder, VersionStatus
+    from training.selectors import loop_settings_for
     from training.services.active_learning import comparisons_prioritise
 
     project = Project.objects.get(pk=project_id)
     scorer_version = ModelVersion.objects.filter(project=project, status=VersionStatus.ACTIVE_SCORER).first()
     scorer = None
-    order = project.loop_settings.queue_order if hasattr(project, "loop_settings") else QueueOrder.UNCERTAINTY
+    order = loop_settings_for(project=project).queue_order
     if scorer_version is not None and order in (QueueOrder.UNCERTAINTY, QueueOrder.INFORMATIVE):
         from training.ml.serving import RewardScorer
 

@@ -28,7 +28,9 @@ def tiny_reward_checkpoint(tmp_path_factory):
 
 
 def order_by_the_active_scorer(project, queue_order, checkpoint):
-    LoopSettings.objects.create(project=project, queue_order=queue_order)
+    """``queue_order`` None leaves the project without loop settings: its default order."""
+    if queue_order is not None:
+        LoopSettings.objects.create(project=project, queue_order=queue_order)
     ModelVersion.objects.create(
         project=project,
         name="rm",
@@ -38,11 +40,14 @@ def order_by_the_active_scorer(project, queue_order, checkpoint):
     )
 
 
-def test_informative_order_writes_bald_from_the_active_scorer(project, annotator, tiny_reward_checkpoint):
+@pytest.mark.parametrize("queue_order", ["informative", None], ids=["chosen", "by-default"])
+def test_informative_order_writes_bald_from_the_active_scorer(
+    project, annotator, tiny_reward_checkpoint, queue_order
+):
     from training.ml.acquisition import bald, laplace_fit
     from training.ml.serving import RewardScorer
 
-    order_by_the_active_scorer(project, "informative", tiny_reward_checkpoint)
+    order_by_the_active_scorer(project, queue_order, tiny_reward_checkpoint)
     labelled = [
         ComparisonFactory.create_pair(project=project, texts=texts, open_slots=0)
         for texts in [("kind words", "rude words"), ("thank you", "go away"), ("hello there", "no")]

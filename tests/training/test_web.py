@@ -141,6 +141,7 @@ def test_register_an_endpoint_version_and_queue_generation_through_the_api(proje
 def test_the_queue_order_can_be_switched(project, project_admin):
     client = api(project_admin)
     url = f"/api/projects/{project.slug}/loop-settings/"
+    assert client.get(url).json()["queue_order"] == "informative"  # a new project's default
     assert client.patch(url, {"queue_order": "random"}, format="json").json()["queue_order"] == "random"
     assert client.patch(url, {"queue_order": "loudest"}, format="json").status_code == 400
 

@@ -24,6 +24,7 @@ from django.db.models import Count
 
 from annotation.models import Choice, Comparison, ComparisonResponse, Judgement, Project
 from training.models import LoopSettings, QueueOrder
+from training.selectors import loop_settings_for
 
 # Labelled pairs the Laplace posterior is fitted on: the most recent ones, so that one rescoring
 # costs at most this many scorer passes however old the project.
@@ -83,7 +84,7 @@ def comparisons_prioritise(
     the active scorer; without one, uncertainty and informative fall back to random. Returns how
     many were updated."""
     if order is None:
-        order = LoopSettings.objects.get_or_create(project=project)[0].queue_order
+        order = loop_settings_for(project=project).queue_order
     if order not in QueueOrder.values:
         raise ValueError(f"Unknown queue order {order!r}.")
     if scorer is None:

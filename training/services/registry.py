@@ -1,7 +1,7 @@
 """The model registry: register versions (from runs, base models or HTTP endpoints) and promote
 them. Promoting a policy to *serving* sends it back into the annotation queue (a generation job
 on held-back prompts against the previous serving version); promoting a reward model to *active
-scorer* re-orders the pending queue by its uncertainty."""
+scorer* re-orders the pending queue in the project's queue order (``training.services.active_learning``)."""
 
 from django.db import IntegrityError, transaction
 
