@@ -308,9 +308,40 @@ def simulate(x, y, *, order: str, budget: int, batch: int, seed: int, test_fract
         remaining = np.setdiff1d(remaining, chosen)
 
 
+BOOTSTRAP_RESAMPLES = 2000
+
+
+def first_reach_fraction(labels: np.ndarray, order_runs: np.ndarray, random_runs: np.ndarray) -> float:
+    """Labels the mean curve of ``order_runs`` first needs to reach the mean final accuracy of
+    ``random_runs``, as a fraction of random's budget (the last of ``labels``); inf if it never
+    does. Both are (splits, points) accuracies at the label counts ``labels``."""
+    hits = np.flatnonzero(order_runs.mean(0) >= random_runs[:, -1].mean())
+    return labels[hits[0]] / labels[-1] if len(hits) else np.inf
+
+
+def bootstrap_fraction(labels, order_runs, random_runs, *, seed: int = 0) -> dict:
+    """How firm the headline fraction is: resample the splits with replacement (the same draw for
+    both orders, as they share splits), recompute both mean curves and the fraction. Returns the
+    95% percentile interval (a null upper bound: never reached in over 2.5% of resamples) and the
+    share of resamples meeting the goal (<= 0.7)."""
+    labels, order_runs, random_runs = np.asarray(labels), np.asarray(order_runs), np.asarray(random_runs)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, len(order_runs), size=(BOOTSTRAP_RESAMPLES, len(order_runs)))
+    fractions = np.array([first_reach_fraction(labels, order_runs[d], random_runs[d]) for d in draws])
+    # Sample quantiles (no interpolation): the fraction is a step on the label grid, or inf.
+    low, high = np.quantile(fractions, [0.025, 0.975], method="inverted_cdf")
+    return {
+        "label_fraction_to_match_random_ci95": [
+            None if np.isinf(bound) else round(float(bound), 3) for bound in (low, high)
+        ],
+        "label_fraction_share_of_resamples_meeting_goal": round(float((fractions <= 0.7).mean()), 3),
+    }
+
+
 def match_random(curves: dict, per_repeat: dict, order: str) -> dict:
     """How many of random order's labels ``order`` needed to reach random's final accuracy: on the
-    mean curves (first reached; reached and held), and within each split."""
+    mean curves (first reached; reached and held, with a bootstrap interval over splits), and
+    within each split."""
     random_final = curves["random"][-1]
     target, budget = random_final["accuracy"], random_final["labels"]
     curve = curves[order]
@@ -338,6 +369,11 @@ def match_random(curves: dict, per_repeat: dict, order: str) -> dict:
         "label_fraction_per_split_mean": round(float(np.mean(reached_splits)), 3) if reached_splits else None,
         "label_fraction_per_split_std": round(float(np.std(reached_splits)), 3) if reached_splits else None,
         "splits_never_reaching_random": split_fractions.count(None),
+        **bootstrap_fraction(
+            [p["labels"] for p in curve],
+            [[acc for _, acc in run] for run in per_repeat[order]],
+            [[acc for _, acc in run] for run in per_repeat["random"]],
+        ),
     }
 
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "active_learning.py"
 
@@ -50,7 +52,34 @@ def test_it_prints_both_curves_and_the_label_fraction_as_one_json_object(tmp_pat
         fraction = report[f"label_fraction_to_match_random{suffix}"]
         assert fraction is None or 0 < fraction <= 1
         assert len(report[f"label_fraction_per_split_reached_and_held{suffix}"]) == 2
+        low, high = report[f"label_fraction_to_match_random_ci95{suffix}"]
+        assert (low is None or 0 < low <= 1) and (high is None or low <= high <= 1)
+        assert 0 <= report[f"label_fraction_share_of_resamples_meeting_goal{suffix}"] <= 1
     assert 0 <= report["informative_final_accuracy"] <= 1
+
+
+def test_the_interval_resamples_splits_and_counts_how_often_the_goal_is_met():
+    from bench.active_learning import bootstrap_fraction
+
+    labels = [10, 20, 30, 40]
+    random_runs = [[0.25, 0.5, 0.5, 0.5]] * 2  # random's final: 0.5
+    # Split 1 reaches 0.5 at 20 labels, split 2 only at 40; their mean also only at 40. So a
+    # resample is 0.5 if it drew split 1 twice (a quarter of the time) and 1.0 otherwise.
+    order_runs = [[0.25, 0.5, 0.5, 0.5], [0.25, 0.25, 0.25, 0.5]]
+
+    result = bootstrap_fraction(labels, order_runs, random_runs)
+
+    assert result["label_fraction_to_match_random_ci95"] == [0.5, 1.0]
+    assert result["label_fraction_share_of_resamples_meeting_goal"] == pytest.approx(0.25, abs=0.03)
+
+
+def test_an_order_that_never_reaches_random_has_no_upper_bound():
+    from bench.active_learning import bootstrap_fraction
+
+    never = bootstrap_fraction([10, 20], [[0.5, 0.5], [0.5, 0.5]], [[0.5, 0.75], [0.5, 0.75]])
+
+    assert never == {"label_fraction_to_match_random_ci95": [None, None],
+                     "label_fraction_share_of_resamples_meeting_goal": 0.0}  # fmt: skip
 
 
 def test_it_refuses_a_budget_smaller_than_a_batch(tmp_path):
