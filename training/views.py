@@ -15,24 +15,11 @@ from annotation.models import Role
 from annotation.selectors import MANAGERS, project_with_role
 from annotation.services.errors import ServiceError, ValidationFailed
 from training import selectors
+from training.demo_configs import DEMO_CONFIGS
 from training.models import QueueOrder, RunKind
 from training.services.active_learning import queue_order_set
 from training.services.registry import version_create, version_promote
 from training.services.runs import run_cancel, run_create
-
-# Small enough to finish in minutes on a laptop CPU with the bundled models. Measured on the demo
-# (58 votes, 2 busy shared cores): a reward-model step took ~7 s and a DPO step ~13 s after ~3 min
-# of loading and reference log-probs, so 60 + 20 steps made a ~17 min loop; 30 + 10 steps see
-# each demo vote ~4 times (reward) and a third of them (DPO: enough to move a LoRA and show the
-# loop, not to tune a good policy).
-DEFAULT_CONFIGS = {
-    RunKind.REWARD_MODEL: {"model": "minilm-l6", "max_steps": 30, "batch_size": 8, "lr": 5e-5,
-                           "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
-    RunKind.DPO: {"model": "smollm2-135m", "max_steps": 10, "batch_size": 2, "lr": 5e-5, "lora": True,
-                  "eval_every": 5, "checkpoint_every": 5, "max_length": 256},
-    RunKind.CONTRASTIVE: {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "objective": "info_nce",
-                          "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
-}  # fmt: skip
 
 
 def _project(request: HttpRequest, slug: str, *, admin: bool = False):
@@ -55,8 +42,8 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "loop": selectors.loop_settings_for(project=project),
         "kinds": RunKind.choices,
         "queue_orders": QueueOrder.choices,
-        "default_configs": {k.value: v for k, v in DEFAULT_CONFIGS.items()},
-        "default_config": json.dumps(DEFAULT_CONFIGS[RunKind.REWARD_MODEL], indent=2),
+        "default_configs": DEMO_CONFIGS,
+        "default_config": json.dumps(DEMO_CONFIGS[RunKind.REWARD_MODEL], indent=2),
     }
     return render(request, "training/run_list.html", context)
 
