@@ -24,6 +24,7 @@ comparison with a peer. The demo is stopped (Ctrl-C's path) and the temporary va
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -49,15 +50,22 @@ from training.demo_configs import DEMO_CONFIGS  # noqa: E402
 
 PROJECT = "demo"
 HELD_BACK_FILE = REPO / "annotation" / "demo" / "held_back_prompts.jsonl"
-SERVICE_SETTINGS = (
-    "DATABASE_URL",
-    "CELERY_BROKER_URL",
-    "REDIS_URL",
-    "CELERY_TASK_ALWAYS_EAGER",
-    "MEDIA_ROOT",
-    "STATIC_ROOT",
-    "ALIGNWEB_CHECKPOINT_DIR",
+# What the demo may inherit from the caller's environment: the basics of a shell, the offline and
+# thread settings of the model libraries, the model cache. Nothing else, so that no alignweb or demo
+# setting (the test suite points DATABASE_URL and the broker at PostgreSQL and Redis) redirects it.
+INHERITED = (
+    "PATH",
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "LANG",
+    "TERM",
+    "TMPDIR",
+    "VENV",
+    "ALIGNWEB_MODEL_CACHE",
 )
+INHERITED_PREFIXES = ("LC_", "HF_", "TRANSFORMERS_", "OMP_", "MKL_")
 PASSWORD_LINE = re.compile(r"^\s+(admin|annotator1|annotator2)\s+\w+\s+(\S+)\s*$")
 
 
@@ -69,11 +77,16 @@ class Demo:
     """``scripts/demo.sh`` in its own process group, its output kept (and tee'd to a log file)."""
 
     def __init__(self, *, var_dir: Path, port: int, log_path: Path) -> None:
-        # The embedded defaults, whatever the caller's environment (the test suite points these
-        # at PostgreSQL and Redis): SQLite, the filesystem broker and files under var_dir.
-        env = {k: v for k, v in os.environ.items() if k not in SERVICE_SETTINGS}
-        env |= {"ALIGNWEB_VAR_DIR": str(var_dir), "DEMO_PORT": str(port)}
+        # The embedded defaults: SQLite, the filesystem broker and every file under var_dir.
+        env = {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith(INHERITED_PREFIXES)}
         env.setdefault("VENV", str(Path(sys.executable).parents[1]))
+        env |= {
+            "ALIGNWEB_VAR_DIR": str(var_dir),
+            "STATIC_ROOT": str(var_dir / "static"),
+            "DEMO_HOST": "127.0.0.1",
+            "DEMO_PORT": str(port),
+        }
+        self.port = port
         self.lines: list[str] = []
         self.log = log_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
@@ -83,15 +96,21 @@ class Demo:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            errors="replace",
             start_new_session=True,
         )
-        threading.Thread(target=self._read, daemon=True).start()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
 
     def _read(self) -> None:
         for line in self.process.stdout:
             self.lines.append(line.rstrip("\n"))
             self.log.write(line)
             self.log.flush()
+
+    def listening(self) -> bool:
+        """gunicorn says it listens on our port (not some other server that holds it)."""
+        return any(f"Listening at: http://127.0.0.1:{self.port} " in line for line in list(self.lines))
 
     def passwords(self) -> dict[str, str]:
         found = {}
@@ -105,14 +124,17 @@ class Demo:
         return "\n".join(self.lines[-n:])
 
     def stop(self) -> None:
-        """Ctrl-C's path: SIGINT to the process group, then KILL if it is still there after 60 s."""
+        """Ctrl-C's path: SIGINT to the process group and up to 60 s for demo.sh to stop its
+        children; then KILL whatever is left in the group (also when demo.sh died first)."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        self.reader.join(timeout=10)
+        self.process.stdout.close()
         self.log.close()
 
 
@@ -194,10 +216,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0, help="Seeds the simulated annotators' choices.")
     args = parser.parse_args(argv)
 
+    if args.var_dir and args.var_dir.exists() and any(args.var_dir.iterdir()):
+        parser.error(f"{args.var_dir} is not empty: the loop needs a fresh demo (new users, nothing judged).")
     var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="alignweb-demo-loop-"))
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
-    held_back = {json.loads(line)["prompt"] for line in HELD_BACK_FILE.read_text().splitlines() if line}
+    held_back = {
+        json.loads(line)["prompt"] for line in HELD_BACK_FILE.read_text().splitlines() if line.strip()
+    }
     rng = random.Random(args.seed)
     phases: dict[str, float] = {}
     var_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.monotonic()
 
         def up() -> bool:
+            if not demo.listening():
+                return False
             try:
                 return Api(base).call("GET", "/api/")[0] < 500
             except OSError:
@@ -263,8 +291,10 @@ def main(argv: list[str] | None = None) -> dict:
 
         def served() -> dict | None:
             status, payload = annotators[0].call("POST", f"/api/projects/{PROJECT}/next/")
-            if status != 200:
+            if status == 204:  # generation's comparisons not in the queue yet
                 return None
+            if status != 200:
+                raise DemoFailed(f"next answered {status}: {payload}")
             assignment = payload["assignment"]
             annotators[0].ok(
                 "POST",
@@ -278,11 +308,17 @@ def main(argv: list[str] | None = None) -> dict:
         loop_seconds = time.monotonic() - loop_started
         queue_order = admin.ok("GET", f"/api/projects/{PROJECT}/loop-settings/")["queue_order"]
     except DemoFailed as error:
-        raise SystemExit(f"demo loop failed: {error}\n--- the demo's last lines ---\n{demo.tail()}") from None
-    finally:
         demo.stop()
-        if args.var_dir is None:
-            shutil.rmtree(var_dir, ignore_errors=True)
+        raise SystemExit(
+            f"demo loop failed: {error}\n--- the demo's last lines (whole log: {demo.log.name}) ---\n"
+            f"{demo.tail()}"
+        ) from None
+    except BaseException:
+        demo.stop()
+        raise
+    demo.stop()
+    if args.var_dir is None:  # kept when the loop failed, for its log
+        shutil.rmtree(var_dir, ignore_errors=True)
 
     result = {
         "bench": "demo_loop",

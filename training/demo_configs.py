@@ -1,11 +1,10 @@
 """The configs the run form starts with (run kind -> config), kept apart from the views so that
 ``bench/demo_loop.py`` starts the demo's runs with exactly what the form's button sends."""
 
-# Small enough to finish in minutes on a laptop CPU with the bundled models. Measured on the demo
-# (58 votes, 2 busy shared cores): a reward-model step took ~7 s and a DPO step ~13 s after ~3 min
-# of loading and reference log-probs, so 60 + 20 steps made a ~17 min loop; 30 + 10 steps see
-# each demo vote ~4 times (reward) and a third of them (DPO: enough to move a LoRA and show the
-# loop, not to tune a good policy).
+# Small enough to finish in minutes on a laptop CPU with the bundled models: 30 reward-model steps
+# see each of the demo's 58 votes ~4 times, 10 DPO steps a third of them (enough to move a LoRA and
+# show the loop, not to tune a good policy). bench/demo_loop.py times the loop with these: 100 s
+# from starting both runs to an annotator served a tuned-vs-base item (2 cores, 29 Nov 2026).
 DEMO_CONFIGS = {
     "reward_model": {"model": "minilm-l6", "max_steps": 30, "batch_size": 8, "lr": 5e-5,
                      "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
