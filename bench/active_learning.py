@@ -313,11 +313,16 @@ def simulate(x, y, *, order: str, budget: int, batch: int, seed: int, test_fract
 BOOTSTRAP_RESAMPLES = 2000
 
 
+def reaches_random(order_runs: np.ndarray, random_runs: np.ndarray) -> np.ndarray:
+    """Per point: is the mean curve of ``order_runs`` at or above the mean final accuracy of
+    ``random_runs``? Both are (splits, points) accuracies at the same label counts."""
+    return order_runs.mean(0) >= random_runs[:, -1].mean()
+
+
 def first_reach_fraction(labels: np.ndarray, order_runs: np.ndarray, random_runs: np.ndarray) -> float:
-    """Labels the mean curve of ``order_runs`` first needs to reach the mean final accuracy of
-    ``random_runs``, as a fraction of random's budget (the last of ``labels``); inf if it never
-    does. Both are (splits, points) accuracies at the label counts ``labels``."""
-    hits = np.flatnonzero(order_runs.mean(0) >= random_runs[:, -1].mean())
+    """Labels the order first needs to reach random's final accuracy (``reaches_random``), as a
+    fraction of random's budget (the last of ``labels``); inf if it never does."""
+    hits = np.flatnonzero(reaches_random(order_runs, random_runs))
     return labels[hits[0]] / labels[-1] if len(hits) else np.inf
 
 
@@ -344,14 +349,15 @@ def match_random(curves: dict, per_repeat: dict, order: str) -> dict:
     """How many of random order's labels ``order`` needed to reach random's final accuracy: on the
     mean curves (first reached; reached and held, with a bootstrap interval over splits), and
     within each split."""
-    random_final = curves["random"][-1]
-    target, budget = random_final["accuracy"], random_final["labels"]
-    curve = curves[order]
-    reached = next((p["labels"] for p in curve if p["accuracy"] >= target), None)
-    # "Reached and held": from this point on the curve never drops below the target.
-    held = next(
-        (p["labels"] for i, p in enumerate(curve) if all(q["accuracy"] >= target for q in curve[i:])), None
-    )
+    # One definition for the headline and its bootstrap: unrounded means of the splits' curves.
+    labels = np.array([p["labels"] for p in curves[order]])
+    order_runs = np.array([[acc for _, acc in run] for run in per_repeat[order]])
+    random_runs = np.array([[acc for _, acc in run] for run in per_repeat["random"]])
+    budget = int(labels[-1])
+    above = reaches_random(order_runs, random_runs)
+    reached = next((int(labels[i]) for i in range(len(labels)) if above[i]), None)
+    # "Reached and held": from this point on the mean curve never drops below the target.
+    held = next((int(labels[i]) for i in range(len(labels)) if above[i:].all()), None)
     # The same measure within each split (its own random-order final accuracy as the target), so
     # the spread across splits is visible. Within one split a curve is noisy, and the first point
     # above a target is biased early, so this uses "reached and held". A split that never gets
@@ -371,11 +377,7 @@ def match_random(curves: dict, per_repeat: dict, order: str) -> dict:
         "label_fraction_per_split_mean": round(float(np.mean(reached_splits)), 3) if reached_splits else None,
         "label_fraction_per_split_std": round(float(np.std(reached_splits)), 3) if reached_splits else None,
         "splits_never_reaching_random": split_fractions.count(None),
-        **bootstrap_fraction(
-            [p["labels"] for p in curve],
-            [[acc for _, acc in run] for run in per_repeat[order]],
-            [[acc for _, acc in run] for run in per_repeat["random"]],
-        ),
+        **bootstrap_fraction(labels, order_runs, random_runs),
     }
 
 
@@ -478,7 +480,7 @@ def main(argv: list[str] | None = None) -> dict:
     random_final = curves["random"][-1]
     # Context, not the goal: where random order itself first reaches its final accuracy (a curve that
     # flattens early leaves an active order little room to be earlier).
-    random_reached = next(p["labels"] for p in curves["random"] if p["accuracy"] >= random_final["accuracy"])
+    random_reached = match_random(curves, per_repeat, "random")["labels_needed"]
     # Margin ("uncertainty") keeps the unsuffixed keys it has had since the bench began.
     stats = {
         "uncertainty": match_random(curves, per_repeat, "uncertainty"),

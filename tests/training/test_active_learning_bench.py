@@ -73,6 +73,21 @@ def test_the_interval_resamples_splits_and_counts_how_often_the_goal_is_met():
     assert result["label_fraction_share_of_resamples_meeting_goal"] == pytest.approx(0.25, abs=0.03)
 
 
+def test_both_orders_are_resampled_by_the_same_draw_of_splits():
+    from bench.active_learning import bootstrap_fraction
+
+    # In each split the order starts where random ends, and the splits differ. Drawn together,
+    # every resample's order mean starts at its random mean's end (fraction 0.5); drawn apart,
+    # split 1's order against split 2's random would never get there.
+    random_runs = [[0.25, 0.5], [0.25, 0.75]]
+    order_runs = [[0.5, 0.5], [0.75, 0.75]]
+
+    result = bootstrap_fraction([10, 20], order_runs, random_runs)
+
+    assert result == {"label_fraction_to_match_random_ci95": [0.5, 0.5],
+                      "label_fraction_share_of_resamples_meeting_goal": 1.0}  # fmt: skip
+
+
 def test_an_order_that_never_reaches_random_has_no_upper_bound():
     from bench.active_learning import bootstrap_fraction
 
