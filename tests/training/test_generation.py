@@ -38,6 +38,20 @@ def run_job(job, sampler, opponent_sampler=None, **kwargs):
     )
 
 
+def test_k_and_sampling_default_to_the_projects_loop_settings(project, held_back):
+    from training.models import LoopSettings
+
+    tuned = ModelVersionFactory(project=project)
+    job = generation_job_create(project=project, model_version=tuned)
+    assert job.k == 1 and not LoopSettings.objects.filter(project=project).exists()  # read, not written
+
+    LoopSettings.objects.create(
+        project=project, responses_per_prompt=3, generation_params={"temperature": 0.3}
+    )
+    job = generation_job_create(project=project, model_version=tuned, params={"top_p": 0.5})
+    assert job.k == 3 and job.params["temperature"] == 0.3 and job.params["top_p"] == 0.5
+
+
 def test_k_responses_per_prompt_are_paired_against_the_opponent(project, held_back):
     project.overlap = 3
     project.save()

@@ -22,7 +22,8 @@ from django.utils import timezone
 from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
-from training.models import GenerationJob, GenerationState, LoopSettings, ModelVersion
+from training.models import GenerationJob, GenerationState, ModelVersion
+from training.selectors import loop_settings_for
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
@@ -94,7 +95,7 @@ def generation_job_create(
         raise ValidationFailed("Only policies generate responses.", field="model_version")
     if opponent and opponent.pk == model_version.pk:
         raise ValidationFailed("A version cannot be compared with itself.", field="opponent")
-    loop, _ = LoopSettings.objects.get_or_create(project=project)
+    loop = loop_settings_for(project=project)
     k = loop.responses_per_prompt if k is None else k
     if not isinstance(k, int) or not 1 <= k <= MAX_K:
         raise ValidationFailed(f"k must be from 1 to {MAX_K}.", field="k")
