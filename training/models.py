@@ -249,7 +249,8 @@ class LoopSettings(models.Model):
         "annotation.Project", on_delete=models.CASCADE, related_name="loop_settings"
     )
     # BALD by default: on the active-learning bench it reached random order's final accuracy with
-    # 0.69 of the labels, where "most uncertain first" needed 0.91 (bench/README.md).
+    # 0.69 of the labels, where "most uncertain first" needed 0.91 (a thin lead; bench/README.md).
+    # Projects that already have a settings row keep the order stored in it.
     queue_order = models.CharField(max_length=12, choices=QueueOrder.choices, default=QueueOrder.INFORMATIVE)
     responses_per_prompt = models.PositiveSmallIntegerField(default=1)
     generation_params = models.JSONField(
