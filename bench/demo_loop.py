@@ -9,10 +9,11 @@ and all-MiniLM-L6-v2:
 1. starts ``scripts/demo.sh`` (migrate, seed the demo project, gunicorn, a default and a training
    Celery worker) and reads the demo users' passwords from its output;
 2. both demo annotators judge every item in the queue (a seeded coin picks the side);
-3. the admin starts a reward-model run and a DPO LoRA run with the configs the run form's button
-   sends (``training.demo_configs``); the training worker runs them one after the other;
-4. the admin promotes the reward model to active scorer and the tuned policy to serving, which
-   queues generation on the demo's held-back prompts (tuned vs base);
+3. the admin presses the run page's "Train and serve" (its API twin, ``POST /api/projects/demo/loop/``):
+   a reward-model run and a DPO LoRA run with the run form's default configs
+   (``training.demo_configs``), one after the other on the training worker;
+4. as each succeeds it is promoted, the reward model to active scorer and the tuned policy to
+   serving, which queues generation on the demo's held-back prompts (tuned vs base);
 5. an annotator asks for the next item until one is on a held-back prompt: a tuned-vs-base
    comparison, the loop closed.
 
@@ -259,25 +260,22 @@ def main(argv: list[str] | None = None) -> dict:
         phases["voting_seconds"] = time.monotonic() - clock
 
         loop_started = time.monotonic()
-        runs = {}
-        for kind in ("reward_model", "dpo"):
-            runs[kind] = admin.ok(
-                "POST", f"/api/projects/{PROJECT}/runs/", {"kind": kind, "config": DEMO_CONFIGS[kind]}
-            )["id"]
+        # The run page's "Train and serve" button: both runs, each promoted when it succeeds.
+        started_runs = admin.ok("POST", f"/api/projects/{PROJECT}/loop/")
+        runs = {run["kind"]: run["id"] for run in started_runs}
         finished = {}
         for kind, run_id in runs.items():  # the training worker takes them in this order
             finished[kind] = wait_until(
                 lambda r=run_id: run_finished(admin, r), timeout=args.timeout, what=f"{kind} run", demo=demo
             )
             phases[f"{kind}_run_done_after_seconds"] = time.monotonic() - loop_started
+        clock = time.monotonic()
 
         versions = admin.ok("GET", f"/api/projects/{PROJECT}/model-versions/")
         by_run = {v["run"]: v for v in versions if v["run"] is not None}
         scorer, tuned = by_run[runs["reward_model"]], by_run[runs["dpo"]]
-        promote = f"/api/projects/{PROJECT}/model-versions/{{}}/promote/"
-        admin.ok("POST", promote.format(scorer["id"]), {"status": "active_scorer"})
-        admin.ok("POST", promote.format(tuned["id"]), {"status": "serving"})
-        clock = time.monotonic()
+        if (scorer["status"], tuned["status"]) != ("active_scorer", "serving"):
+            raise DemoFailed(f"not promoted: reward {scorer['status']}, tuned {tuned['status']}")
 
         def generated() -> dict | None:
             jobs = admin.ok("GET", f"/api/projects/{PROJECT}/generations/")
@@ -287,7 +285,7 @@ def main(argv: list[str] | None = None) -> dict:
             return job if job and job["state"] == "succeeded" else None
 
         job = wait_until(generated, timeout=args.timeout, what="generation", demo=demo)
-        phases["generation_seconds"] = time.monotonic() - clock
+        phases["generation_seconds_after_dpo"] = time.monotonic() - clock
 
         def served() -> dict | None:
             status, payload = annotators[0].call("POST", f"/api/projects/{PROJECT}/next/")

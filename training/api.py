@@ -17,6 +17,7 @@ from annotation.permissions import MANAGE_DATA, project_for_action
 from annotation.services.errors import ServiceError, ValidationFailed
 from training import selectors
 from training.services.active_learning import queue_order_set
+from training.services.closed_loop import closed_loop_start
 from training.services.generation import generation_job_create
 from training.services.registry import version_create, version_promote
 from training.services.runs import run_cancel, run_create
@@ -62,17 +63,19 @@ class RunListApi(APIView):
             "Body: `kind` (reward_model, dpo, contrastive), `config` (the ML core's config for that "
             'kind, e.g. {"model": "minilm-l6", "max_steps": 50}), optional `filters` '
             "(gold_checked_only, min_agreement, since, until, include_prior_labels, eval_fraction), "
-            "`base_version` (id), `name`, `force` (start next to an active run of the same kind). "
-            "409 when a run of this kind is already active."
+            "`base_version` (id), `name`, `force` (start next to an active run of the same kind), "
+            "`promote_when_done` (on success, promote its version: a policy to serving, a reward "
+            "model to active scorer). 409 when a run of this kind is already active."
         ),
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=TRAIN)
         try:
             body = _body(request)
-            force = body.get("force", False)
-            if not isinstance(force, bool):
-                raise ValidationFailed("force must be true or false.", field="force")
+            force, promote = body.get("force", False), body.get("promote_when_done", False)
+            for field, value in (("force", force), ("promote_when_done", promote)):
+                if not isinstance(value, bool):
+                    raise ValidationFailed(f"{field} must be true or false.", field=field)
             run = run_create(
                 project=project,
                 kind=body.get("kind", ""),
@@ -82,10 +85,30 @@ class RunListApi(APIView):
                 name=str(body.get("name", "")),
                 force=force,
                 created_by=request.user,
+                promote_when_done=promote,
             )
         except ServiceError as error:
             return _error(error)
         return Response(selectors.run_payload(run=run), status=status.HTTP_202_ACCEPTED)
+
+
+class ClosedLoopApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiTypes.OBJECT},
+        summary="Train and serve: the run page's one-click loop (admins)",
+        description="Queues a reward-model run and a DPO LoRA run with the run form's default configs, "
+        "each promoted when it succeeds (the reward model to active scorer, the tuned policy to "
+        "serving, which queues tuned-vs-base comparisons on held-back prompts). Both or neither: 409 "
+        "when a run of either kind is active, 400 when there are no votes to train on.",
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project, _ = project_for_action(user=request.user, slug=slug, allowed=TRAIN)
+        try:
+            runs = closed_loop_start(project=project, created_by=request.user)
+        except ServiceError as error:
+            return _error(error)
+        return Response([selectors.run_payload(run=run) for run in runs], status=status.HTTP_202_ACCEPTED)
 
 
 class RunDetailApi(APIView):
@@ -258,6 +281,7 @@ class LeaderboardApi(APIView):
 
 urlpatterns = [
     path("projects/<slug:slug>/runs/", RunListApi.as_view(), name="api-runs"),
+    path("projects/<slug:slug>/loop/", ClosedLoopApi.as_view(), name="api-closed-loop"),
     path("projects/<slug:slug>/runs/<int:run_id>/", RunDetailApi.as_view(), name="api-run"),
     path("projects/<slug:slug>/runs/<int:run_id>/cancel/", RunCancelApi.as_view(), name="api-run-cancel"),
     path("projects/<slug:slug>/model-versions/", VersionListApi.as_view(), name="api-versions"),

@@ -132,6 +132,10 @@ class TrainingRun(models.Model):
         help_text="The registered version training starts from (the new version's parent).",
     )
     forced = models.BooleanField(default=False, help_text="Started next to another active run.")
+    promote_when_done = models.BooleanField(
+        default=False,
+        help_text="On success, promote its version: a policy to serving, a reward model to active scorer.",
+    )
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)

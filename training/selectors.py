@@ -80,6 +80,7 @@ def run_payload(*, run: TrainingRun, with_series: bool = False) -> dict:
         "cancel_requested": run.cancel_requested,
         "resumed_from_step": run.resumed_from_step,
         "forced": run.forced,
+        "promote_when_done": run.promote_when_done,
         "config": run.config,
         "snapshot": {
             "id": run.snapshot_id,

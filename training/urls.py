@@ -5,6 +5,7 @@ from training import views
 urlpatterns = [
     path("<slug:slug>/runs/", views.run_list, name="training-runs"),
     path("<slug:slug>/runs/start/", views.run_start, name="training-run-start"),
+    path("<slug:slug>/loop/start/", views.closed_loop_start_view, name="training-loop-start"),
     path("<slug:slug>/runs/compare/", views.run_compare, name="training-run-compare"),
     path("<slug:slug>/runs/<int:run_id>/", views.run_detail, name="training-run"),
     path("<slug:slug>/runs/<int:run_id>/cancel/", views.run_cancel_view, name="training-run-cancel"),

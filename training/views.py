@@ -18,6 +18,7 @@ from training import selectors
 from training.demo_configs import DEMO_CONFIGS
 from training.models import QueueOrder, RunKind
 from training.services.active_learning import queue_order_set
+from training.services.closed_loop import closed_loop_start
 from training.services.registry import version_create, version_promote
 from training.services.runs import run_cancel, run_create
 
@@ -112,6 +113,23 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "config_json": json.dumps(run.config, indent=2),
     }
     return render(request, "training/run_detail.html", context)
+
+
+@login_required
+@require_POST
+def closed_loop_start_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = _project(request, slug, admin=True)
+    try:
+        reward, dpo = closed_loop_start(project=project, created_by=request.user)
+    except ServiceError as error:
+        messages.error(request, error.message)
+        return redirect("training-runs", slug=project.slug)
+    messages.success(
+        request,
+        f"Runs {reward.pk} (reward model) and {dpo.pk} (DPO LoRA) are queued. As each succeeds it is "
+        "promoted: the reward model orders the queue, the tuned policy's responses join it.",
+    )
+    return redirect("training-runs", slug=project.slug)
 
 
 @login_required

@@ -6,7 +6,7 @@ scorer* re-orders the pending queue in the project's queue order (``training.ser
 from django.db import IntegrityError, transaction
 
 from annotation.models import Project
-from annotation.services.errors import Conflict, ValidationFailed
+from annotation.services.errors import Conflict, ServiceError, ValidationFailed
 from training.models import ModelKind, ModelVersion, RunKind, TrainingRun, VersionStatus
 
 RUN_KIND_TO_MODEL_KIND = {
@@ -38,6 +38,19 @@ def version_register_from_run(*, run: TrainingRun, checkpoint_dir: str, metrics:
         lineage={**run_lineage(run), "config": run.config, "steps": run.step},
         metrics=metrics,
     )
+
+
+def version_promote_for_run(*, version: ModelVersion, created_by=None) -> str:
+    """Promote a run's new version to what its kind is promoted to (a policy to serving, a reward
+    model to active scorer); returns a line for the run's log. A refused promotion is reported in
+    that line, not raised: the run itself succeeded."""
+    status = VersionStatus.SERVING if version.kind == ModelKind.POLICY else VersionStatus.ACTIVE_SCORER
+    label = status.label.lower()
+    try:
+        version_promote(version=version, status=status, created_by=created_by)  # a savepoint of its own
+    except ServiceError as error:
+        return f"Not promoted to {label}: {error.message}"
+    return f"Promoted {version.name} to {label}."
 
 
 def version_for_base_model(*, project: Project, base_model: str) -> ModelVersion | None:

@@ -43,8 +43,11 @@ def run_create(
     name: str = "",
     force: bool = False,
     max_attempts: int = 3,
+    promote_when_done: bool = False,
 ) -> TrainingRun:
-    """Snapshot the votes, store a validated config and enqueue the run after commit.
+    """Snapshot the votes, store a validated config and enqueue the run after commit. With
+    ``promote_when_done``, the version a successful run registers is promoted at once (see
+    ``run_finish``).
 
     Raises ValidationFailed (bad kind, config or filters; nothing to train on) and Conflict (an
     active run of this kind exists in the project and ``force`` is not set).
@@ -82,6 +85,7 @@ def run_create(
                 forced=force,
                 created_by=created_by,
                 max_attempts=max_attempts,
+                promote_when_done=promote_when_done,
             )
     except IntegrityError:
         # Another request created an active run of this kind between our check and insert.
@@ -207,9 +211,9 @@ def run_finish(
     *, run_id: int, worker_id: str, checkpoint_dir: str, steps: int, metrics: dict, stopped: bool
 ) -> TrainingRun | None:
     """Record the result of ``run_training``: cancelled when it stopped on request (the last
-    checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version.
-    None when the worker no longer owns the run."""
-    from training.services.registry import version_register_from_run
+    checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version (and
+    promoting it if the run asked to be). None when the worker no longer owns the run."""
+    from training.services.registry import version_promote_for_run, version_register_from_run
 
     run = (
         TrainingRun.objects.select_for_update()
@@ -235,7 +239,11 @@ def run_finish(
         run.log_tail = _append_log(run.log_tail, f"Finished after {steps} steps.")
     run.save()
     if run.state == RunState.SUCCEEDED:
-        version_register_from_run(run=run, checkpoint_dir=checkpoint_dir, metrics=_numbers(metrics))
+        version = version_register_from_run(run=run, checkpoint_dir=checkpoint_dir, metrics=_numbers(metrics))
+        if run.promote_when_done:
+            outcome = version_promote_for_run(version=version, created_by=run.created_by)
+            run.log_tail = _append_log(run.log_tail, outcome)
+            run.save(update_fields=["log_tail"])
     return run
 
 
