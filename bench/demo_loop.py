@@ -275,7 +275,13 @@ def main(argv: list[str] | None = None) -> dict:
         by_run = {v["run"]: v for v in versions if v["run"] is not None}
         scorer, tuned = by_run[runs["reward_model"]], by_run[runs["dpo"]]
         if (scorer["status"], tuned["status"]) != ("active_scorer", "serving"):
-            raise DemoFailed(f"not promoted: reward {scorer['status']}, tuned {tuned['status']}")
+            logs = [
+                admin.ok("GET", f"/api/projects/{PROJECT}/runs/{r}/")["log_tail"][-500:]
+                for r in runs.values()
+            ]
+            raise DemoFailed(
+                f"not promoted: reward {scorer['status']}, tuned {tuned['status']}; logs: {logs}"
+            )
 
         def generated() -> dict | None:
             jobs = admin.ok("GET", f"/api/projects/{PROJECT}/generations/")

@@ -140,9 +140,15 @@ def version_promote(*, version: ModelVersion, status: str, created_by=None) -> M
         raise ValidationFailed("Only a reward model can be the active scorer.", field="status")
     if status == VersionStatus.ACTIVE_SCORER and not version.checkpoint_path and not version.base_model:
         raise ValidationFailed("This reward model has no checkpoint to score with.", field="status")
-    # Lock the project's versions so two promotions cannot both demote and promote.
+    # One promotion at a time per project: lock the project row first (NO KEY UPDATE, so inserts
+    # that reference the project, votes included, do not wait). Locking only the versions that hold
+    # the status let a second promotion miss the first's new holder and hit the unique constraint.
+    # The versions themselves too, without blocking inserts whose parent they are.
+    Project.objects.select_for_update(no_key=True).filter(pk=version.project_id).first()
     current = list(
-        ModelVersion.objects.select_for_update().filter(project_id=version.project_id, status=status)
+        ModelVersion.objects.select_for_update(no_key=True).filter(
+            project_id=version.project_id, status=status
+        )
     )
     previous = next((v for v in current if v.pk != version.pk), None)
     if previous:

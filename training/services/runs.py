@@ -241,7 +241,11 @@ def run_finish(
     if run.state == RunState.SUCCEEDED:
         version = version_register_from_run(run=run, checkpoint_dir=checkpoint_dir, metrics=_numbers(metrics))
         if run.promote_when_done:
-            outcome = version_promote_for_run(version=version, created_by=run.created_by)
+            outcome = (
+                "Not promoted: a cancel was requested during the last step."
+                if run.cancel_requested
+                else version_promote_for_run(version=version, created_by=run.created_by)
+            )
             run.log_tail = _append_log(run.log_tail, outcome)
             run.save(update_fields=["log_tail"])
     return run
