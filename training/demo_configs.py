@@ -3,7 +3,7 @@
 
 # Small enough to finish in minutes on a laptop CPU with the bundled models: 30 reward-model steps
 # see each of the demo's 58 votes ~4 times, 10 DPO steps a third of them (enough to move a LoRA and
-# show the loop, not to tune a good policy). bench/demo_loop.py times the loop with these: 100 s
+# show the loop, not to tune a good policy). bench/demo_loop.py times the loop with these: ~100 s
 # from starting both runs to an annotator served a tuned-vs-base item (2 cores, 29 Nov 2026).
 DEMO_CONFIGS = {
     "reward_model": {"model": "minilm-l6", "max_steps": 30, "batch_size": 8, "lr": 5e-5,
