@@ -72,6 +72,8 @@ pids+=($!)
 
 echo
 echo "alignweb demo: open http://$HOST:$PORT/ and log in as a user printed above. Ctrl-C stops both."
+echo "The loop: annotate as annotator1 and annotator2, then as admin open the project's Training runs page"
+echo "and press Train and serve (about 2 minutes on 2 CPU cores); the tuned model's replies then join the queue."
 echo
 # Whichever stops first (a crash, a busy port) takes the other down with it.
 status=0
