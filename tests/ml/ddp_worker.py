@@ -1,6 +1,7 @@
 """Run by test_ddp.py under `torchrun --nproc_per_node 2`: the same reward training, on two processes."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,4 +14,5 @@ if __name__ == "__main__":
     config, out = json.loads(sys.argv[1]), Path(sys.argv[2])
     kind = sys.argv[3] if len(sys.argv) > 3 else "reward_model"
     result = run_training(kind, config, toy_pairs(48), output_dir=out)
-    print("RESULT", result.steps, result.checkpoint_dir)
+    if os.environ["RANK"] == "0":  # torchrun interleaves the lines two processes print at once
+        print("RESULT", result.steps, result.checkpoint_dir)

@@ -161,6 +161,101 @@ def _improved(value: float, best: float | None, greater: bool) -> bool:
 # -------------------------------------------------------------------------------------------- loop
 
 
+@dataclass
+class _Schedule:
+    """Which pairs each optimiser step trains on: the same on every process, and the same for a
+    resumed run as for an uninterrupted one."""
+
+    pairs: int
+    lengths: list[int] | None  # per pair, when batches are grouped by length
+    global_batch: int  # pairs per micro-batch, over all processes
+    world: int
+    grad_accum: int
+    seed: int
+    steps_per_epoch: int
+    total: int
+    _epoch: tuple[int, list[list[int]]] | None = field(default=None, init=False, repr=False)  # cached
+
+    @classmethod
+    def plan(cls, cfg: TrainingConfig, task: Task, world: int) -> _Schedule:
+        n = task.train_size()
+        if n == 0:
+            raise ValueError("No training pairs left (after excluding ties); nothing to train on.")
+        global_batch = cfg.batch_size * world
+        lengths = task.train_lengths() if cfg.group_by_length else None
+        # Every process needs at least one pair per micro-batch: a last batch smaller than the number
+        # of processes is skipped (with one process nothing is ever skipped).
+        micro_per_epoch = n // global_batch + (1 if n % global_batch >= world else 0)
+        if micro_per_epoch == 0:
+            raise ValueError(f"{n} training pairs cannot be shared among {world} processes.")
+        steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
+        total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
+        return cls(n, lengths, global_batch, world, cfg.grad_accum, cfg.seed, steps_per_epoch, total)
+
+    def micro_batches(self, step: int) -> list[list[int]]:
+        """The global micro-batches (indices over all processes) that step `step` accumulates."""
+        epoch = step // self.steps_per_epoch
+        if self._epoch is None or self._epoch[0] != epoch:
+            batches = global_batches(
+                self.pairs, self.global_batch, seed=self.seed, epoch=epoch, lengths=self.lengths
+            )
+            self._epoch = (epoch, [b for b in batches if len(b) >= self.world])
+        first = (step % self.steps_per_epoch) * self.grad_accum
+        return self._epoch[1][first : first + self.grad_accum]
+
+    def epoch(self, step: int) -> float:
+        return step / self.steps_per_epoch
+
+
+@dataclass
+class _Progress:
+    """Where a run stands: what a step checkpoint stores and a resume restores."""
+
+    step: int = 0
+    best: float | None = None  # the best value of the watched metric so far (known on rank 0)
+    best_step: int | None = None  # the step of that evaluation, whose weights are in best-<step>/
+    bad_evals: int = 0  # evaluations since the last improvement
+    metrics: dict[str, Any] = field(default_factory=dict)  # the latest evaluation's
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "best": self.best,
+            "best_step": self.best_step,
+            "bad_evals": self.bad_evals,
+            "metrics": self.metrics,
+        }
+
+
+@dataclass
+class _Optimisation:
+    """What an optimiser step works on."""
+
+    module: nn.Module  # what forward passes go through: the task's module, in DDP on several processes
+    params: list[nn.Parameter]  # the trainable ones, whose gradient norm is clipped
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+
+
+@dataclass
+class _StepResult:
+    loss: float  # the mean over the step's micro-batches and over all processes
+    stats: dict[str, float]  # the task's batch statistics, averaged over this process's micro-batches
+    grad_norm: float  # before clipping; nan when clipping is off
+    lr: float  # the learning rate the next step will use
+
+
+class _Eta:
+    """Seconds left, at the pace of the steps this process has run (a resumed run's earlier steps
+    were timed by another)."""
+
+    def __init__(self, step: int):
+        self.started, self.start_step = time.monotonic(), step
+
+    def __call__(self, step: int, total: int) -> float:
+        return (time.monotonic() - self.started) / (step - self.start_step) * (total - step)
+
+
 class Trainer:
     def __init__(
         self,
@@ -182,6 +277,184 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         self.device = pick_device(cfg.device)
         self.autocast = autocast_factory(cfg, self.device)
+        self.watched = cfg.early_stopping_metric or task.default_metric  # what early stopping watches
+        self.greater = greater_is_better(self.watched, task)
+
+    # ---- the loop
+    def run(self) -> TrainingResult:
+        self._init_distributed()
+        schedule = self._prepare()
+        opt = self._optimisation(schedule.total)
+        progress = self._resume(opt)
+        if isinstance(progress, TrainingResult):
+            return progress  # this directory holds a finished run
+        if self.world > 1:  # wrapped once the weights are final: DDP broadcasts rank 0's as it wraps
+            opt.module = nn.parallel.DistributedDataParallel(opt.module, device_ids=None)
+        eta, early = _Eta(progress.step), False
+        self.task.module.train()
+        while progress.step < schedule.total and not early:
+            result = self._optimiser_step(opt, schedule.micro_batches(progress.step))
+            progress.step += 1
+            want_stop = self._emit_step(progress.step, schedule, result, eta(progress.step, schedule.total))
+            if self._due(self.cfg.eval_every, progress.step, schedule) and self.task.has_eval():
+                eval_wants_stop, early = self._evaluate_and_watch(progress, schedule)
+                want_stop = eval_wants_stop or want_stop
+            early = self._any(early)
+            if self._any(want_stop) and progress.step < schedule.total:
+                return self._stop(progress, schedule, opt)
+            if self._due(self.cfg.checkpoint_every, progress.step, schedule):
+                self._save_step(progress, schedule, opt)
+        return self._finish(progress, schedule, opt, early=early)
+
+    def _prepare(self) -> _Schedule:
+        if self.rank == 0:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            ck.remove_stale_temp(self.output_dir)
+        self._barrier()
+        self.task.model.to(self.device)
+        self.task.prepare(self.device)
+        return _Schedule.plan(self.cfg, self.task, self.world)
+
+    def _optimisation(self, total: int) -> _Optimisation:
+        optimizer = make_optimizer(self.task.model, self.cfg, self.device)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(self.cfg, total))
+        params = [p for p in self.task.model.parameters() if p.requires_grad]
+        return _Optimisation(self.task.module, params, optimizer, scheduler)
+
+    @staticmethod
+    def _due(every: int, step: int, schedule: _Schedule) -> bool:
+        """Whether a periodic evaluation or checkpoint falls on `step`; the last step has its own."""
+        return bool(every) and step % every == 0 and step < schedule.total
+
+    def _optimiser_step(self, opt: _Optimisation, micro: list[list[int]]) -> _StepResult:
+        """Forward and backward over one step's micro-batches, each process on its shard, then clip,
+        step and advance the schedule."""
+        loss_sum, stats_sum = 0.0, {}
+        for i, global_idx in enumerate(micro):
+            shard = global_idx[self.rank :: self.world]
+            batch = self.task.batch(shard, self.device)
+            # DDP all-reduces gradients on the last micro-batch of the step only.
+            sync = opt.module.no_sync if self.world > 1 and i < len(micro) - 1 else contextlib.nullcontext
+            with sync(), self.autocast():
+                loss, stats = self.task.loss(opt.module, batch)
+                (loss / len(micro)).backward()
+            loss_sum += loss.detach().item() / len(micro)
+            for k, v in stats.items():
+                stats_sum[k] = stats_sum.get(k, 0.0) + v / len(micro)
+        grad_norm = (
+            torch.nn.utils.clip_grad_norm_(opt.params, self.cfg.max_grad_norm).item()
+            if self.cfg.max_grad_norm > 0
+            else float("nan")
+        )
+        opt.optimizer.step()
+        opt.scheduler.step()
+        opt.optimizer.zero_grad(set_to_none=True)
+        if self.world > 1:
+            t = torch.tensor([loss_sum])
+            torch.distributed.all_reduce(t)
+            loss_sum = t.item() / self.world
+        return _StepResult(loss_sum, stats_sum, grad_norm, opt.scheduler.get_last_lr()[0])
+
+    def _evaluate_and_watch(self, progress: _Progress, schedule: _Schedule) -> tuple[bool, bool]:
+        """A mid-run evaluation: report it and, with early stopping, count it against patience and
+        keep the weights if they are the best so far. Returns whether on_log asked to stop and
+        whether patience ran out (decided on rank 0; the caller shares it)."""
+        progress.metrics = self._evaluate()
+        want_stop = self._emit_eval(progress.step, schedule, progress.metrics)
+        improved = out_of_patience = False
+        if self.cfg.early_stopping_patience and self.rank == 0:
+            value = float(progress.metrics.get(self.watched, float("nan")))
+            if _improved(value, progress.best, self.greater):
+                progress.best, progress.bad_evals, improved = value, 0, True
+            else:
+                progress.bad_evals += 1
+                out_of_patience = progress.bad_evals >= self.cfg.early_stopping_patience
+        if self._any(improved):  # every rank learns the best step
+            progress.best_step = progress.step
+            self._save_best(progress.step, schedule.total, progress.metrics)
+        self.task.module.train()
+        return want_stop, out_of_patience
+
+    def _stop(self, progress: _Progress, schedule: _Schedule, opt: _Optimisation) -> TrainingResult:
+        """End a run that on_log asked to stop, with a checkpoint a later run resumes from exactly."""
+        path = self._save_step(progress, schedule, opt)
+        self._emit_done(progress.step, schedule, progress.metrics, stopped=True)
+        return TrainingResult(path, progress.step, self._final_metrics(progress.metrics), stopped=True)
+
+    def _finish(
+        self, progress: _Progress, schedule: _Schedule, opt: _Optimisation, *, early: bool
+    ) -> TrainingResult:
+        metrics = self._final_evaluation(progress, schedule) if self.task.has_eval() else progress.metrics
+        metrics = self._final_metrics(metrics)
+        if early:
+            metrics["early_stopped"] = True
+        path = self._save(ck.FINAL_NAME, progress.step, schedule.total, metrics, {}, opt, final=True)
+        if self.rank == 0:
+            ck.prune_best(self.output_dir, set())
+        self._emit_done(progress.step, schedule, metrics, stopped=False)
+        return TrainingResult(path, progress.step, metrics, stopped=False)
+
+    def _final_evaluation(self, progress: _Progress, schedule: _Schedule) -> dict[str, Any]:
+        """Evaluate the last weights; with early stopping the run ends on its best evaluated weights,
+        the last ones included, so an earlier best is loaded back."""
+        metrics = self._evaluate()
+        self._emit_eval(progress.step, schedule, metrics)
+        value = float(metrics.get(self.watched, float("nan")))
+        best_beats_last = (
+            self.rank == 0
+            and progress.best_step is not None
+            and (math.isnan(value) or _improved(progress.best, value, self.greater))
+        )
+        if self.cfg.early_stopping_patience and self._any(best_beats_last):
+            best_step = progress.best_step
+            return self._restore_best(best_step) or {**metrics, "best_weights_missing_step": best_step}
+        return metrics
+
+    def _final_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
+        return {**metrics, **{f"train_{k}": v for k, v in self.data_stats.items()}}
+
+    def _evaluate(self) -> dict[str, Any]:
+        if self.rank != 0:
+            return {}
+        self.task.module.eval()
+        return self.task.evaluate(self.device, self.autocast)
+
+    # ---- callbacks
+    def _emit(self, event: dict[str, Any]) -> bool:
+        """Send `event` to on_log (on rank 0 only); returns whether on_log asked to stop."""
+        if self.rank != 0 or self.on_log is None:
+            return False
+        return bool(self.on_log(event))
+
+    def _emit_step(self, step: int, schedule: _Schedule, result: _StepResult, eta: float) -> bool:
+        return self._emit(
+            {
+                "event": "step",
+                "step": step,
+                "total_steps": schedule.total,
+                "epoch": schedule.epoch(step),
+                "loss": result.loss,
+                "lr": result.lr,
+                "grad_norm": result.grad_norm,
+                "metrics": result.stats,
+                "eta_seconds": eta,
+            }
+        )
+
+    def _emit_eval(self, step: int, schedule: _Schedule, metrics: dict[str, Any]) -> bool:
+        return self._emit(
+            {
+                "event": "eval",
+                "step": step,
+                "total_steps": schedule.total,
+                "epoch": schedule.epoch(step),
+                "metrics": metrics,
+            }
+        )
+
+    def _emit_done(self, step: int, schedule: _Schedule, metrics: dict[str, Any], *, stopped: bool) -> None:
+        event = {"event": "done", "step": step, "total_steps": schedule.total, "stopped": stopped}
+        self._emit({**event, "metrics": metrics})
 
     # ---- distributed
     def _init_distributed(self) -> None:
@@ -200,11 +473,6 @@ class Trainer:
         if self.world > 1:
             torch.distributed.barrier()
 
-    def _emit(self, event: dict[str, Any]) -> bool:
-        if self.rank != 0 or self.on_log is None:
-            return False
-        return bool(self.on_log(event))
-
     # ---- checkpoints
     def _meta(self, step: int, total: int, metrics: dict[str, Any], *, final: bool) -> dict[str, Any]:
         return {
@@ -220,6 +488,12 @@ class Trainer:
             **self.task.meta(),
         }
 
+    def _save_step(self, progress: _Progress, schedule: _Schedule, opt: _Optimisation) -> Path:
+        name = ck.step_name(progress.step)
+        return self._save(
+            name, progress.step, schedule.total, progress.metrics, progress.state(), opt, final=False
+        )
+
     def _save(
         self,
         name: str,
@@ -227,8 +501,7 @@ class Trainer:
         total: int,
         metrics: dict[str, Any],
         state: dict[str, Any],
-        optimizer,
-        scheduler,
+        opt: _Optimisation,
         *,
         final: bool,
     ) -> Path:
@@ -240,12 +513,12 @@ class Trainer:
                 self.task.save_files(d)
                 ck.write_json(d / "config.json", self.cfg.to_dict())
                 if not final:
-                    ck.save_optimizer(d, optimizer)
+                    ck.save_optimizer(d, opt.optimizer)
                     rng_tensors, rng_json = ck.rng_state()
                     save_file(rng_tensors, str(d / "rng.safetensors"))
                     ck.write_json(
                         d / "trainer_state.json",
-                        {**state, "rng": rng_json, "scheduler": _scheduler_state(scheduler)},
+                        {**state, "rng": rng_json, "scheduler": _scheduler_state(opt.scheduler)},
                     )
 
             path = ck.write_checkpoint(
@@ -283,10 +556,21 @@ class Trainer:
         self.task.load_weights(ck.load_tensors(best / "model.safetensors"))
         return {**ck.read_meta(best)["metrics"], "best_step": step}
 
-    def _resume(self, optimizer, scheduler) -> tuple[int, dict[str, Any]] | TrainingResult | None:
+    def _resume(self, opt: _Optimisation) -> _Progress | TrainingResult:
+        """Where this run starts: afresh, from the newest step checkpoint in the output directory, or,
+        if that directory holds a finished run, nowhere (its result is returned)."""
         latest = ck.latest_checkpoint(self.output_dir)
-        if latest is None:
-            return None
+        progress = _Progress() if latest is None else self._restore(latest, opt)
+        if isinstance(progress, TrainingResult):
+            return progress
+        self._checkpointed_best_step = progress.best_step
+        if self.rank == 0:  # copies from an attempt that died after this checkpoint are not ours
+            ck.prune_best(self.output_dir, {progress.best_step})
+        return progress
+
+    def _restore(self, latest: Path, opt: _Optimisation) -> _Progress | TrainingResult:
+        """Load weights, optimiser, schedule and RNG from `latest`, so that the run goes on exactly as
+        if it had never stopped."""
         meta = ck.read_meta(latest)
         saved_cfg = ck.read_json(latest / "config.json")
         if meta.get("kind") != self.task.kind or saved_cfg != self.cfg.to_dict():
@@ -297,185 +581,18 @@ class Trainer:
         if meta.get("final"):
             return TrainingResult(latest, int(meta["step"]), meta.get("metrics", {}), stopped=False)
         self.task.load_weights(ck.load_tensors(latest / "model.safetensors"))
-        ck.load_optimizer(latest, optimizer)
+        ck.load_optimizer(latest, opt.optimizer)
         state = ck.read_json(latest / "trainer_state.json")
         sched = state.pop("scheduler")
-        sched["lr_lambdas"] = [None] * len(optimizer.param_groups)
-        scheduler.load_state_dict(sched)
+        sched["lr_lambdas"] = [None] * len(opt.optimizer.param_groups)
+        opt.scheduler.load_state_dict(sched)
         ck.set_rng_state(load_file(str(latest / "rng.safetensors")), state.pop("rng"))
-        return int(meta["step"]), state
-
-    # ---- the loop
-    def run(self) -> TrainingResult:
-        cfg, task = self.cfg, self.task
-        self._init_distributed()
-        if self.rank == 0:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
-            ck.remove_stale_temp(self.output_dir)
-        self._barrier()
-        task.model.to(self.device)
-        task.prepare(self.device)
-        n = task.train_size()
-        if n == 0:
-            raise ValueError("No training pairs left (after excluding ties); nothing to train on.")
-        global_bs = cfg.batch_size * self.world
-        lengths = task.train_lengths() if cfg.group_by_length else None
-        # Every process needs at least one pair per micro-batch: a last batch smaller than the number
-        # of processes is skipped (with one process nothing is ever skipped).
-        micro_per_epoch = n // global_bs + (1 if n % global_bs >= self.world else 0)
-        if micro_per_epoch == 0:
-            raise ValueError(f"{n} training pairs cannot be shared among {self.world} processes.")
-        steps_per_epoch = math.ceil(micro_per_epoch / cfg.grad_accum)
-        total = cfg.max_steps or max(1, math.ceil(cfg.epochs * steps_per_epoch))
-
-        optimizer = make_optimizer(task.model, cfg, self.device)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_lambda(cfg, total))
-        resumed = self._resume(optimizer, scheduler)
-        if isinstance(resumed, TrainingResult):
-            return resumed
-        step, state = resumed if resumed else (0, {})
-        best: float | None = state.get("best")
-        bad_evals: int = state.get("bad_evals", 0)
-        best_step: int | None = state.get("best_step")
-        self._checkpointed_best_step = best_step
-        if self.rank == 0:  # copies from an attempt that died after this checkpoint are not ours
-            ck.prune_best(self.output_dir, {best_step})
-        metrics: dict[str, Any] = state.get("metrics", {})
-        metric_name = cfg.early_stopping_metric or task.default_metric
-        greater = greater_is_better(metric_name, task)
-
-        module = task.module
-        if self.world > 1:
-            module = nn.parallel.DistributedDataParallel(module, device_ids=None)
-        params = [p for p in task.model.parameters() if p.requires_grad]
-        epoch_cache: dict[int, list[list[int]]] = {}
-        started, start_step = time.monotonic(), step
-        stopped = early = False
-        task.module.train()
-        while step < total and not (stopped or early):
-            epoch = step // steps_per_epoch
-            if epoch not in epoch_cache:
-                epoch_cache.clear()
-                batches = global_batches(n, global_bs, seed=cfg.seed, epoch=epoch, lengths=lengths)
-                epoch_cache[epoch] = [b for b in batches if len(b) >= self.world]
-            batches = epoch_cache[epoch]
-            first = (step % steps_per_epoch) * cfg.grad_accum
-            micro = batches[first : first + cfg.grad_accum]
-            loss_sum, stats_sum = 0.0, {}
-            for i, global_idx in enumerate(micro):
-                shard = global_idx[self.rank :: self.world]
-                batch = task.batch(shard, self.device)
-                sync = module.no_sync if self.world > 1 and i < len(micro) - 1 else contextlib.nullcontext
-                with sync(), self.autocast():
-                    loss, stats = task.loss(module, batch)
-                    (loss / len(micro)).backward()
-                loss_sum += loss.detach().item() / len(micro)
-                for k, v in stats.items():
-                    stats_sum[k] = stats_sum.get(k, 0.0) + v / len(micro)
-            grad_norm = (
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm).item()
-                if cfg.max_grad_norm > 0
-                else float("nan")
-            )
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if self.world > 1:
-                t = torch.tensor([loss_sum])
-                torch.distributed.all_reduce(t)
-                loss_sum = t.item() / self.world
-            done_here = step - start_step
-            eta = (time.monotonic() - started) / done_here * (total - step)
-            want_stop = self._emit(
-                {
-                    "event": "step",
-                    "step": step,
-                    "total_steps": total,
-                    "epoch": step / steps_per_epoch,
-                    "loss": loss_sum,
-                    "lr": scheduler.get_last_lr()[0],
-                    "grad_norm": grad_norm,
-                    "metrics": stats_sum,
-                    "eta_seconds": eta,
-                }
-            )
-            if cfg.eval_every and step % cfg.eval_every == 0 and step < total and task.has_eval():
-                metrics = self._evaluate(step, total, steps_per_epoch)
-                want_stop = self._emit_eval(step, total, steps_per_epoch, metrics) or want_stop
-                improved = False
-                if cfg.early_stopping_patience and self.rank == 0:
-                    value = float(metrics.get(metric_name, float("nan")))
-                    if _improved(value, best, greater):
-                        best, bad_evals, improved = value, 0, True
-                    else:
-                        bad_evals += 1
-                        early = bad_evals >= cfg.early_stopping_patience
-                if self._any(improved):  # every rank learns the best step
-                    best_step = step
-                    self._save_best(step, total, metrics)
-                task.module.train()
-            early = self._any(early)
-            stopped = self._any(want_stop) and step < total
-            state = {
-                "step": step,
-                "best": best,
-                "best_step": best_step,
-                "bad_evals": bad_evals,
-                "metrics": metrics,
-            }
-            if stopped:
-                path = self._save(
-                    ck.step_name(step), step, total, metrics, state, optimizer, scheduler, final=False
-                )
-                self._emit(
-                    {"event": "done", "step": step, "total_steps": total, "stopped": True, "metrics": metrics}
-                )
-                return TrainingResult(path, step, self._final_metrics(metrics), stopped=True)
-            if cfg.checkpoint_every and step % cfg.checkpoint_every == 0 and step < total:
-                self._save(ck.step_name(step), step, total, metrics, state, optimizer, scheduler, final=False)
-
-        if task.has_eval():
-            metrics = self._evaluate(step, total, steps_per_epoch)
-            self._emit_eval(step, total, steps_per_epoch, metrics)
-            # With early stopping the run ends on its best evaluated weights, the last ones included.
-            value = float(metrics.get(metric_name, float("nan")))
-            best_beats_last = (
-                self.rank == 0
-                and best_step is not None
-                and (math.isnan(value) or _improved(best, value, greater))
-            )
-            if cfg.early_stopping_patience and self._any(best_beats_last):
-                metrics = self._restore_best(best_step) or {**metrics, "best_weights_missing_step": best_step}
-        metrics = self._final_metrics(metrics)
-        if early:
-            metrics["early_stopped"] = True
-        path = self._save(ck.FINAL_NAME, step, total, metrics, {}, optimizer, scheduler, final=True)
-        if self.rank == 0:
-            ck.prune_best(self.output_dir, set())
-        self._emit(
-            {"event": "done", "step": step, "total_steps": total, "stopped": False, "metrics": metrics}
-        )
-        return TrainingResult(path, step, metrics, stopped=False)
-
-    def _final_metrics(self, metrics: dict[str, Any]) -> dict[str, Any]:
-        return {**metrics, **{f"train_{k}": v for k, v in self.data_stats.items()}}
-
-    def _evaluate(self, step: int, total: int, steps_per_epoch: int) -> dict[str, Any]:
-        if self.rank != 0:
-            return {}
-        self.task.module.eval()
-        return self.task.evaluate(self.device, self.autocast)
-
-    def _emit_eval(self, step: int, total: int, steps_per_epoch: int, metrics: dict[str, Any]) -> bool:
-        return self._emit(
-            {
-                "event": "eval",
-                "step": step,
-                "total_steps": total,
-                "epoch": step / steps_per_epoch,
-                "metrics": metrics,
-            }
+        return _Progress(
+            step=int(meta["step"]),
+            best=state.get("best"),
+            best_step=state.get("best_step"),
+            bad_evals=state.get("bad_evals", 0),
+            metrics=state.get("metrics", {}),
         )
 
 
