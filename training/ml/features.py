@@ -81,37 +81,18 @@ def reply_features(
     logprob = np.zeros((2, n), dtype=np.float32)
     reply_tokens = np.array([[len(a) for a, _ in replies], [len(b) for _, b in replies]], dtype=np.int64)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    device = next(model.parameters()).device
     head = model.get_output_embeddings()
     order = sorted(range(n), key=lambda i: len(packed[i]))
     done = 0
     for chunk in _length_batches(order, [len(s) for s in packed], batch_tokens):
-        ids, mask, positions = _pack(
-            [len(prompts[i]) for i in chunk], [[len(x) for x in replies[i]] for i in chunk], pad_id
+        reply_lens = [[len(x) for x in replies[i]] for i in chunk]
+        ids, states, final = _forward(
+            model, [packed[i] for i in chunk], [len(prompts[i]) for i in chunk], reply_lens, layers, pad_id
         )
         for row, i in enumerate(chunk):
-            ids[row, : len(packed[i])] = torch.as_tensor(packed[i])
-        ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
-        out = model.base_model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True
-        )
-        states = torch.stack([out.hidden_states[layer] for layer in layers], 1).float()  # (B, L, T, H)
-        final = out.hidden_states[-1]  # (B, T, H), after the final norm
-        for row, i in enumerate(chunk):
-            p = len(prompts[i])
-            lengths = [len(x) for x in replies[i]]
-            for side, (start, length) in enumerate(((p, lengths[0]), (p + lengths[0], lengths[1]))):
-                span = slice(start, start + length)
-                last[side, i] = states[row, :, start + length - 1].cpu().numpy()
-                mean[side, i] = states[row, :, span].mean(1).cpu().numpy()
-                # A reply's first token is predicted from the prompt's last one (if there is a
-                # prompt); the rest from the reply's own previous tokens. The LM head runs on those
-                # positions only: it is the widest matmul in the model.
-                before = [p - 1] if p else []
-                predictors = before + list(range(start, start + length - 1))
-                targets = ids[row, start + (0 if p else 1) : start + length]
-                logits = head(final[row, predictors]).float()  # (reply, vocab)
-                logprob[side, i] = torch.log_softmax(logits, -1).gather(-1, targets[:, None]).sum().item()
+            reads = _read_replies(states[row], final[row], ids[row], head, len(prompts[i]), reply_lens[row])
+            for side, (side_last, side_mean, side_logprob) in enumerate(reads):
+                last[side, i], mean[side, i], logprob[side, i] = side_last, side_mean, side_logprob
         done += len(chunk)
         if on_progress is not None:
             on_progress(done, n)
@@ -121,6 +102,48 @@ def reply_features(
 
     stats = {**pairs.stats(), "tokens": int(sum(len(s) for s in packed))}
     return PairFeatures(side(0), side(1), list(layers), stats)
+
+
+def _forward(
+    model: torch.nn.Module,
+    rows: list[list[int]],
+    prompt_lens: list[int],
+    reply_lens: list[list[int]],
+    layers: Sequence[int],
+    pad_id: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One forward pass over packed rows (prompt + reply A + reply B): the padded ids (B, T), the
+    requested layers' hidden states (B, L, T, H) in fp32, and the final hidden states (B, T, H)."""
+    device = next(model.parameters()).device
+    ids, mask, positions = _pack(prompt_lens, reply_lens, pad_id)
+    for row, seq in enumerate(rows):
+        ids[row, : len(seq)] = torch.as_tensor(seq)
+    ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
+    out = model.base_model(
+        input_ids=ids, attention_mask=mask, position_ids=positions, output_hidden_states=True
+    )
+    states = torch.stack([out.hidden_states[layer] for layer in layers], 1).float()  # (B, L, T, H)
+    return ids, states, out.hidden_states[-1]  # the last after the final norm
+
+
+def _read_replies(
+    states: torch.Tensor, final: torch.Tensor, ids: torch.Tensor, head, prompt_len: int, reply_lens: list[int]
+) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """(last, mean, summed log-likelihood) of reply A, then of reply B, from one packed row's
+    states (L, T, H), final states (T, H) and ids (T,)."""
+    p, out = prompt_len, []
+    for start, length in ((p, reply_lens[0]), (p + reply_lens[0], reply_lens[1])):
+        last = states[:, start + length - 1].cpu().numpy()
+        mean = states[:, start : start + length].mean(1).cpu().numpy()
+        # A reply's first token is predicted from the prompt's last one (if there is a prompt); the
+        # rest from the reply's own previous tokens. The LM head runs on those positions only: it is
+        # the widest matmul in the model.
+        before = [p - 1] if p else []
+        predictors = before + list(range(start, start + length - 1))
+        targets = ids[start + (0 if p else 1) : start + length]
+        logits = head(final[predictors]).float()  # (reply, vocab)
+        out.append((last, mean, torch.log_softmax(logits, -1).gather(-1, targets[:, None]).sum().item()))
+    return out
 
 
 def _pack(prompt_lens: list[int], reply_lens: list[list[int]], pad_id: int):
