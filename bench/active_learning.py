@@ -22,7 +22,7 @@ What is simulated (cheap, and honest about it):
   question, says sorry / cannot). Columns other than minilm's are standardised over both sides of
   all pairs (no labels used). Features are computed once and cached under var/bench/ by data hash
   (+ model and length for lm-*): the lm-* cache is 1,825 packed pairs, 374k tokens, 893 s wall on
-  the 2 shared cores (29 Nov 2026, machine loaded by others), the minilm cache 99 s; 1,381 CPU-s for both.
+  2 CPU cores loaded by other processes, the minilm cache 99 s; 1,381 CPU-s for both.
   The default, ``lm-mean+lm-last`` at layer 18 with ``--l2 1000``, gave random order the best
   final accuracy (and log-loss) on selection splits, seeds 100-104, disjoint from the reported
   seeds 0-9; uncertainty sampling played no part in the choice (``bench/active_learning_select.py``,
@@ -53,16 +53,16 @@ accuracy / random's label budget (goal <= 0.7; null if it never got there); the 
 figures (the informative ones suffixed ``_informative``), and how firm each fraction is: a 95%
 bootstrap interval over splits and the share of resamples that meet the goal.
 
-Last measured (29 Nov 2026, ``HF_HUB_OFFLINE=1 flock /tmp/team/cpu.lock .venv/bin/python
-bench/active_learning.py``, the defaults, 160 s of simulation): random final 0.677, first at it
-after 525 labels. Informative (BALD): final 0.681, reached random's final after 550 labels,
-``label_fraction_to_match_random_informative`` 0.688, reached-and-held 0.875, per split 0.594 mean
-with 6 of 10 splits never reaching and holding. Uncertainty (margin): final 0.677, after 725
-labels, ``label_fraction_to_match_random`` 0.906, reached-and-held null, per split 0.870 mean with
-4 of 10 never. BALD meets the goal on the headline figure, but its curve runs level with random's
-(within noise), not above it; margin trails random by ~0.01 until random flattens. Bootstrap over
-the splits: BALD meets the goal in 65% of resamples (95% interval 0.41 to never), margin in 12%;
-with ``--repeats 30``, 70% (0.53 to 0.91) and 7% (0.63 to 0.94). Curves in bench/README.md.
+With the defaults (``HF_HUB_OFFLINE=1 .venv/bin/python bench/active_learning.py``, 136-160 s of
+simulation on 2 CPU cores): random final 0.677, first at it after 525 labels. Informative (BALD):
+final 0.681, reached random's final after 550 labels, ``label_fraction_to_match_random_informative``
+0.688, reached-and-held 0.875, per split 0.594 mean with 6 of 10 splits never reaching and holding.
+Uncertainty (margin): final 0.677, after 725 labels, ``label_fraction_to_match_random`` 0.906,
+reached-and-held null, per split 0.870 mean with 4 of 10 never. BALD meets the goal on the headline
+figure, but its curve runs level with random's (within noise), not above it; margin trails random by
+~0.01 until random flattens. Bootstrap over the splits: BALD meets the goal in 65% of resamples (95%
+interval 0.41 to never), margin in 12%; with ``--repeats 30``, 70% (0.53 to 0.91) and 7% (0.63 to
+0.94). Curves in bench/README.md.
 """
 
 from __future__ import annotations
@@ -424,7 +424,7 @@ def main(argv: list[str] | None = None) -> dict:
         "lm-mean+lm-logprob 0.649/0.668/0.659, lm-mean+length 0.649/0.668/0.659. l2 1000, layers "
         "6/12/18/24/30: lm-last 0.612/0.608/0.632/0.620/0.614, lm-mean 0.643/0.640/0.667/0.658/0.640, "
         "lm-mean+lm-last 0.663/0.653/0.675/0.674/0.654 (log-loss 0.617/0.621/0.600/0.608/0.617). "
-        "Std across splits 0.01-0.02. The earlier default, minilm+length with l2 1, reached 0.585 "
+        "Std across splits 0.01-0.02. The minilm and length features reach at most 0.585 "
         "(l2 1/10/30: minilm 0.549/0.571/0.577, length 0.565/0.566/0.564, minilm+length "
         "0.585/0.575/0.566).",
     )
@@ -481,7 +481,8 @@ def main(argv: list[str] | None = None) -> dict:
     # Context, not the goal: where random order itself first reaches its final accuracy (a curve that
     # flattens early leaves an active order little room to be earlier).
     random_reached = match_random(curves, per_repeat, "random")["labels_needed"]
-    # Margin ("uncertainty") keeps the unsuffixed keys it has had since the bench began.
+    # Margin ("uncertainty"), the bench's first active order, has the unsuffixed keys, so reports
+    # written before BALD joined compare key for key.
     stats = {
         "uncertainty": match_random(curves, per_repeat, "uncertainty"),
         "informative": match_random(curves, per_repeat, "informative"),

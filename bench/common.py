@@ -172,8 +172,8 @@ def train_flops(
 class StepClock:
     """Wall-clock and process CPU time at the end of each optimiser step.
 
-    CPU time (all threads of this process) is reported next to wall time because this machine's
-    cores are shared: other people's work stretches our wall time but barely our CPU time.
+    CPU time (all threads of this process) is reported next to wall time because the cores may be
+    shared: other processes stretch this one's wall time but barely its CPU time.
     """
 
     times: list[float] = field(default_factory=list)
