@@ -257,6 +257,10 @@ class _Eta:
 
 
 class Trainer:
+    """Trains one Task under one config into `output_dir`: resumes from the newest complete
+    checkpoint there, reports through `on_log`, and ends with a `final/` checkpoint (or a step
+    checkpoint when on_log asks it to stop)."""
+
     def __init__(
         self,
         task: Task,
@@ -288,7 +292,7 @@ class Trainer:
         progress = self._resume(opt)
         if isinstance(progress, TrainingResult):
             return progress  # this directory holds a finished run
-        if self.world > 1:  # wrapped once the weights are final: DDP broadcasts rank 0's as it wraps
+        if self.world > 1:  # after the resume: DDP broadcasts rank 0's weights as it wraps them
             opt.module = nn.parallel.DistributedDataParallel(opt.module, device_ids=None)
         eta, early = _Eta(progress.step), False
         self.task.module.train()
