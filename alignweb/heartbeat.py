@@ -1,6 +1,5 @@
 """Proof of life for long work done in a worker, so that a reaper can tell slow work from a dead
-worker: training runs (``training.services.runs``), generation jobs
-(``training.services.generation``) and exports (``annotation.services.export_jobs``)."""
+worker: the leased jobs of ``alignweb.jobs`` (training runs, generation jobs and exports)."""
 
 import logging
 import os

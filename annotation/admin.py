@@ -90,4 +90,4 @@ class ImportBatchAdmin(admin.ModelAdmin):
 
 @admin.register(models.Export)
 class ExportAdmin(admin.ModelAdmin):
-    list_display = ["id", "project", "format", "status", "attempts", "rows", "created_at"]
+    list_display = ["id", "project", "format", "state", "attempts", "rows", "created_at"]

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
+from alignweb.jobs import LeasedJob
+
 
 class Role(models.TextChoices):
     ANNOTATOR = "annotator", "Annotator"
@@ -301,26 +303,15 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
 
-class ExportStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+class Export(LeasedJob):
+    """A file of a project's votes, written by a worker (``annotation.services.export_jobs``) or
+    by the ``export`` command; its lifecycle fields come from ``alignweb.jobs.LeasedJob``."""
 
-
-class Export(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="exports")
     format = models.CharField(max_length=20)
     options = models.JSONField(default=dict, help_text="Filters and aggregation, as requested.")
-    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
     path = models.CharField(max_length=500, blank=True)
     rows = models.PositiveIntegerField(default=0)
     sha256 = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
-    # Who runs it and whether they are alive (annotation.services.export_jobs).
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the export.")
-    worker_id = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)

@@ -1,18 +1,39 @@
-"""Helpers that put a concurrent change at an exact point of a service, for race tests."""
+"""Helpers that put a concurrent writer at an exact point of a service, for race tests."""
 
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from django.db import connection, transaction
 
-def change_before_each_transaction(monkeypatch, service_module, rows, **changes) -> None:
-    """Make ``rows.update(**changes)`` run right before every ``transaction.atomic`` block that
-    ``service_module`` opens: for a reaper, between reading the silent rows and writing each one,
-    as a worker that beats, finishes or claims at that moment would."""
-    real_atomic = service_module.transaction.atomic
 
-    @contextmanager
-    def changed_first(*args, **kwargs):
-        rows.update(**changes)
-        with real_atomic(*args, **kwargs):
-            yield
+@contextmanager
+def in_another_transaction(write: Callable[[], object]) -> Iterator[list]:
+    """Run ``write()`` in a transaction of another connection (a worker's thread) and keep that
+    transaction open, holding the row locks ``write`` took, until the ``with`` block ends; then
+    commit it. Yields a list that holds ``write``'s result once it has run. Needs a test database
+    that commits (``django_db(transaction=True)``)."""
+    written, release, result, errors = threading.Event(), threading.Event(), [], []
 
-    monkeypatch.setattr(service_module.transaction, "atomic", changed_first)
+    def worker() -> None:
+        try:
+            with transaction.atomic():
+                result.append(write())
+                written.set()
+                release.wait(timeout=30)
+        except Exception as error:  # shown in the test's thread below
+            errors.append(error)
+            written.set()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker, name="another-transaction")
+    thread.start()
+    written.wait(timeout=30)
+    try:
+        if errors:
+            raise errors[0]
+        yield result
+    finally:
+        release.set()
+        thread.join(timeout=30)

@@ -2,15 +2,18 @@
 train on, generation jobs that bring model output back into the annotation queue, and the
 per-project loop settings.
 
-A run moves ``queued -> running -> succeeded | failed | cancelled``. While running, a worker owns
-it (``worker_id``, ``attempts``) and proves it is alive through ``heartbeat_at``; a run whose
-heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS`` is re-queued by the reaper
-(``training.tasks.reap_stale_runs``) and resumes from its last checkpoint on another worker.
+Runs and generation jobs are leased jobs (``alignweb.jobs``): a run moves ``queued -> running ->
+succeeded | failed | cancelled``; while running, a worker owns it (``worker_id``, ``attempts``) and
+proves it is alive through ``heartbeat_at``; a run whose heartbeat is older than
+``ALIGNWEB_RUN_STALE_SECONDS`` is re-queued by the reaper (``training.tasks.reap_stale_runs``) and
+resumes from its last checkpoint on another worker.
 """
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from alignweb.jobs import JobState, LeasedJob
 
 
 class ModelKind(models.TextChoices):
@@ -83,10 +86,11 @@ class RunKind(models.TextChoices):
 
 
 class RunState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
+    # The lifecycle's four states (alignweb.jobs.JobState), and one only a run has.
+    QUEUED = JobState.QUEUED.value, JobState.QUEUED.label
+    RUNNING = JobState.RUNNING.value, JobState.RUNNING.label
+    SUCCEEDED = JobState.SUCCEEDED.value, JobState.SUCCEEDED.label
+    FAILED = JobState.FAILED.value, JobState.FAILED.label
     CANCELLED = "cancelled", "Cancelled"
 
 
@@ -116,7 +120,7 @@ class DataSnapshot(models.Model):
         return f"Snapshot {self.pk} ({self.sha256[:12]})"
 
 
-class TrainingRun(models.Model):
+class TrainingRun(LeasedJob):
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="training_runs")
     kind = models.CharField(max_length=20, choices=RunKind.choices)
     name = models.CharField(max_length=200, blank=True)
@@ -139,8 +143,6 @@ class TrainingRun(models.Model):
     state = models.CharField(max_length=10, choices=RunState.choices, default=RunState.QUEUED)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(null=True, blank=True)
@@ -149,13 +151,8 @@ class TrainingRun(models.Model):
         null=True, blank=True, help_text="The checkpoint step the last attempt resumed from."
     )
     log_tail = models.TextField(blank=True)
-    error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
 
-    attempts = models.PositiveSmallIntegerField(default=0, help_text="Times a worker claimed the run.")
-    max_attempts = models.PositiveSmallIntegerField(default=3)
-    worker_id = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     output_dir = models.CharField(max_length=500, blank=True)
     checkpoint_path = models.CharField(max_length=500, blank=True, help_text="The newest checkpoint.")
 
@@ -200,14 +197,7 @@ class RunMetric(models.Model):
         ]
 
 
-class GenerationState(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-class GenerationJob(models.Model):
+class GenerationJob(LeasedJob):
     """K responses per prompt from ``model_version``, each paired against ``opponent``'s responses
     (or the imported ones when there is no opponent) in new comparisons."""
 
@@ -222,18 +212,12 @@ class GenerationJob(models.Model):
     prompt_limit = models.PositiveIntegerField(null=True, blank=True)
     k = models.PositiveSmallIntegerField(default=1, help_text="Responses per prompt.")
     params = models.JSONField(default=dict, help_text="max_new_tokens, temperature, top_p, seed.")
-    state = models.CharField(max_length=10, choices=GenerationState.choices, default=GenerationState.QUEUED)
     prompts_total = models.PositiveIntegerField(default=0)
     prompts_done = models.PositiveIntegerField(default=0)
     responses_created = models.PositiveIntegerField(default=0)
     comparisons_created = models.PositiveIntegerField(default=0)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    worker_id = models.CharField(max_length=200, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"Generation {self.pk} from {self.model_version}"

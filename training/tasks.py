@@ -11,7 +11,8 @@ callback and a heartbeat thread. ``reap_stale_runs`` runs on the beat schedule
 re-queues runs whose heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``, and the next claim
 resumes from the newest checkpoint. Attempts are counted in the database (``max_attempts``).
 Generation jobs beat from a heartbeat thread too; ``reap_stale_generation_jobs`` queues a silent
-one again, and its next claim resumes after the last committed batch.
+one again, and its next claim resumes after the last committed batch. Both follow the leased-job
+lifecycle of ``alignweb.jobs``, as exports do.
 """
 
 import logging

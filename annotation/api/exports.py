@@ -21,12 +21,12 @@ LIST_LIMIT = 50
 
 
 def export_payload(export: Export, request: Request) -> dict:
-    ready = export.status == "succeeded"
+    ready = export.state == "succeeded"
     return {
         "id": export.pk,
         "format": export.format,
         "options": export.options,
-        "status": export.status,
+        "status": export.state,
         "rows": export.rows,
         "sha256": export.sha256,
         "error": export.error,
@@ -101,7 +101,7 @@ class ExportDownloadApi(APIView):
         path = export_file_path(export)
         if path is None:
             return Response(
-                {"errors": {"non_field_errors": [f"The export is {export.status}, not ready to download."]}},
+                {"errors": {"non_field_errors": [f"The export is {export.state}, not ready to download."]}},
                 status=status.HTTP_409_CONFLICT,
             )
         exporter = get_exporter(export.format)

@@ -1,16 +1,14 @@
-"""An export's life as a job: queued, claimed by one worker, kept alive, finished or failed, and
-taken back from a worker that died.
+"""An export's life as a leased job (``alignweb.jobs``): queued, claimed by one worker, kept alive,
+finished or failed, and taken back from a worker that died.
 
-A worker owns a running export while ``worker_id`` holds its id (fresh per claim) and proves it is
-alive through ``heartbeat_at`` (``alignweb.heartbeat``). Its last write, the result, is a
-conditional UPDATE filtered on that id, and each attempt writes a file of its own (removed if
-the attempt lost the export), so an attempt that was given up on cannot overwrite a later one's
-row or file. ``exports_reap_stale`` (beat schedule, as for training runs) finds running exports
-whose heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``: a worker's is queued again, up to
-``MAX_ATTEMPTS`` claims, then failed; one the ``export`` command was writing fails, since only
-that command knows where its file goes. Before this, a worker killed mid-export left the export
-"running" forever: the redelivered task found it claimed and did nothing. The task has Celery
-time limits (``ALIGNWEB_EXPORT_SOFT_TIME_LIMIT``), so a hung export fails rather than beats on.
+A worker owns a running export while ``worker_id`` holds its id and proves it is alive through
+``heartbeat_at``. Its last write, the result, goes through ``EXPORTS.finish``, filtered on that
+id, and each attempt writes a file of its own (removed if the attempt lost the export), so an
+attempt that was given up on cannot overwrite a later one's row or file. ``exports_reap_stale``
+(beat schedule, as for training runs) queues a silent export again, up to ``max_attempts`` claims;
+one the ``export`` command was writing is allowed a single attempt and fails, since only that
+command knows where its file goes. The task has Celery time limits
+(``ALIGNWEB_EXPORT_SOFT_TIME_LIMIT``), so a hung export fails rather than beats on.
 """
 
 from collections.abc import Callable
@@ -19,16 +17,30 @@ from pathlib import Path
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat, beat_interval, new_worker_id, stale_after
+from alignweb.heartbeat import new_worker_id
+from alignweb.jobs import JobState, Lifecycle, gave_up
 from annotation.exporters import get_exporter
-from annotation.models import Export, ExportStatus, Project
+from annotation.models import Export, Project
 from annotation.services.exports import ExportOptions, export_to_path
 
-MAX_ATTEMPTS = 3
 COMMAND_PREFIX = "command:"  # worker_id of an export the management command writes
+
+
+def _requeued(export_id: int, worker_id: str) -> None:
+    from annotation.tasks import export_run_task
+
+    export_run_task.delay_on_commit(export_id)
+
+
+def _gave_up(*, worker_id: str, attempts: int, max_attempts: int) -> str:
+    if worker_id.startswith(COMMAND_PREFIX):
+        return "The export command stopped before it finished; run it again."
+    return gave_up(worker_id=worker_id, attempts=attempts, max_attempts=max_attempts)
+
+
+EXPORTS = Lifecycle(Export, name="export", on_requeue=_requeued, reason=_gave_up)
 
 
 def export_directory(project: Project) -> Path:
@@ -50,12 +62,7 @@ def export_create(*, project: Project, options: ExportOptions, user=None) -> Exp
 def export_run(*, export_id: int) -> Export:
     """Run a queued export. Safe to call twice: only the call that claims the queued row works.
     Each attempt writes its own file, so one given up on cannot replace a later one's."""
-    claimed = Export.objects.filter(pk=export_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING,
-        worker_id=new_worker_id(),
-        heartbeat_at=timezone.now(),
-        attempts=F("attempts") + 1,
-    )
+    claimed = EXPORTS.claim(export_id, worker_id=new_worker_id())
     export = Export.objects.select_related("project").get(pk=export_id)
     if not claimed:
         return export
@@ -70,15 +77,19 @@ def export_run(*, export_id: int) -> Export:
 
 
 def export_to_file(*, project: Project, options: ExportOptions, path: Path, user=None) -> Export:
-    """Export straight to ``path`` (the management command), recorded like any other export."""
+    """Export straight to ``path`` (the management command), recorded like any other export.
+    Claimed at once, with its only attempt: no worker can take it over."""
+    now = timezone.now()
     export = Export.objects.create(
         project=project,
         format=options.format,
         options=options.as_dict(),
-        status=ExportStatus.RUNNING,
+        state=JobState.RUNNING,
         worker_id=COMMAND_PREFIX + new_worker_id(),
-        heartbeat_at=timezone.now(),
+        heartbeat_at=now,
+        started_at=now,
         attempts=1,
+        max_attempts=1,
         created_by=user,
     )
     return _finish(export, lambda options: path.resolve(), discard_if_lost=False)
@@ -86,60 +97,30 @@ def export_to_file(*, project: Project, options: ExportOptions, path: Path, user
 
 def export_heartbeat(*, export_id: int, worker_id: str) -> bool:
     """Prove the worker is alive; False when the export is no longer its own."""
-    owned = Export.objects.filter(pk=export_id, status=ExportStatus.RUNNING, worker_id=worker_id)
-    return bool(owned.update(heartbeat_at=timezone.now()))
+    return EXPORTS.beat(export_id, worker_id=worker_id)
 
 
 def exports_reap_stale(*, now=None) -> list[int]:
-    """Queue again the running exports whose worker went silent (up to ``MAX_ATTEMPTS`` claims),
+    """Queue again the running exports whose worker went silent (up to ``max_attempts`` claims),
     fail the others with the reason; returns the ids queued again."""
-    from annotation.tasks import export_run_task
-
-    now = now or timezone.now()
-    cutoff = now - stale_after()
-    requeued: list[int] = []
-    # No heartbeat at all: claimed before exports kept one (migration 0010).
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    stale = Export.objects.filter(silent, status=ExportStatus.RUNNING)
-    for export_id, worker_id, attempts in stale.values_list("pk", "worker_id", "attempts"):
-        # Filtered on the worker id read above, so a heartbeat or a finish in between wins.
-        same = stale.filter(pk=export_id, worker_id=worker_id)
-        with transaction.atomic():
-            if worker_id.startswith(COMMAND_PREFIX):
-                error = "The export command stopped before it finished; run it again."
-            elif attempts >= MAX_ATTEMPTS:
-                error = f"The worker stopped during this export on each of {attempts} attempts; giving up."
-            elif same.update(status=ExportStatus.QUEUED, worker_id=""):
-                export_run_task.delay_on_commit(export_id)
-                requeued.append(export_id)
-                continue
-            else:
-                continue
-            same.update(status=ExportStatus.FAILED, error=error, finished_at=now)
-    return requeued
+    return EXPORTS.reap_stale(now=now)
 
 
 def _finish(export: Export, path_for: Callable[[ExportOptions], Path], *, discard_if_lost: bool) -> Export:
     """Write the file, beating meanwhile, and record the outcome if the export is still ours; a
     worker's file that nobody will record (``discard_if_lost``) is removed."""
-    owned = Export.objects.filter(pk=export.pk, status=ExportStatus.RUNNING, worker_id=export.worker_id)
-    heartbeat = Heartbeat(
-        lambda: export_heartbeat(export_id=export.pk, worker_id=export.worker_id),
-        interval=beat_interval(stale_after()),
-        name=f"heartbeat-export-{export.pk}",
-    )
     try:
         options = ExportOptions.from_dict(export.options)
         path = path_for(options)
-        with heartbeat:
+        with EXPORTS.heartbeat(export.pk, worker_id=export.worker_id):
             rows, sha256 = export_to_path(project=export.project, options=options, path=path)
     except Exception as error:
-        owned.update(status=ExportStatus.FAILED, error=_reason(error), finished_at=timezone.now())
+        EXPORTS.fail(export.pk, worker_id=export.worker_id, error=_reason(error))
         raise
     media = Path(settings.MEDIA_ROOT).resolve()
     stored_path = str(path.relative_to(media)) if path.is_relative_to(media) else str(path)
-    recorded = owned.update(
-        path=stored_path, rows=rows, sha256=sha256, status=ExportStatus.SUCCEEDED, finished_at=timezone.now()
+    recorded = EXPORTS.finish(
+        export.pk, worker_id=export.worker_id, path=stored_path, rows=rows, sha256=sha256
     )
     if not recorded and discard_if_lost:
         path.unlink(missing_ok=True)
@@ -157,7 +138,7 @@ def _reason(error: Exception) -> str:
 def export_file_path(export: Export) -> Path | None:
     """The file of a finished export under ``MEDIA_ROOT``, or None. Files the command wrote
     elsewhere are recorded but never served: the web process reads only its own media."""
-    if export.status != ExportStatus.SUCCEEDED or not export.path:
+    if export.state != JobState.SUCCEEDED or not export.path:
         return None
     media = Path(settings.MEDIA_ROOT).resolve()
     path = (media / export.path).resolve()

@@ -46,7 +46,7 @@ def test_a_researcher_queues_an_export_that_runs_after_commit(
 
     export_run_task(body["id"])  # what the worker does
     export = Export.objects.get(pk=body["id"])
-    assert export.status == "succeeded" and export.rows == 1
+    assert export.state == "succeeded" and export.rows == 1
     assert (media / export.path).parent == media / "exports" / project.slug
 
     detail = client.get(f"/api/projects/{project.slug}/exports/{export.pk}/").json()
@@ -69,7 +69,7 @@ def test_running_an_export_twice_does_the_work_once(
         )
     first = export_run(export_id=response.json()["id"])
     second = export_run(export_id=first.pk)
-    assert (second.status, second.sha256, second.finished_at) == (
+    assert (second.state, second.sha256, second.finished_at) == (
         "succeeded",
         first.sha256,
         first.finished_at,
@@ -107,7 +107,7 @@ def test_annotators_may_not_export_and_outsiders_do_not_see_the_project(project,
 def test_another_projects_export_is_a_404(project, researcher):
     from tests.factories import ProjectFactory
 
-    other = Export.objects.create(project=ProjectFactory(), format="trl", status="succeeded", path="x")
+    other = Export.objects.create(project=ProjectFactory(), format="trl", state="succeeded", path="x")
     client = api_as(researcher)
     assert client.get(f"/api/projects/{project.slug}/exports/{other.pk}/").status_code == 404
     assert client.get(f"/api/projects/{project.slug}/exports/{other.pk}/download/").status_code == 404
@@ -118,5 +118,5 @@ def test_files_outside_media_are_never_served(project, researcher, tmp_path):
     outside.write_text("{}\n")
     client = api_as(researcher)
     for path in (str(outside), "../elsewhere.jsonl"):
-        export = Export.objects.create(project=project, format="trl", status="succeeded", path=path)
+        export = Export.objects.create(project=project, format="trl", state="succeeded", path=path)
         assert client.get(f"/api/projects/{project.slug}/exports/{export.pk}/download/").status_code == 409

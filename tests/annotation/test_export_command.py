@@ -24,7 +24,7 @@ def test_it_writes_the_file_and_records_the_export(project, judged, tmp_path, ca
     row = json.loads(out.read_text())
     assert row["chosen"] == [{"role": "assistant", "content": "No."}]
     export = Export.objects.get()
-    assert (export.status, export.rows, export.path) == ("succeeded", 1, str(out.resolve()))
+    assert (export.state, export.rows, export.path) == ("succeeded", 1, str(out.resolve()))
     assert export.options["conversational"] is True
     assert export.sha256 in capsys.readouterr().out
 

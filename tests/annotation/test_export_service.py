@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from annotation.models import ExportStatus
+from alignweb.jobs import JobState
 from annotation.services.errors import ValidationFailed
 from annotation.services.export_jobs import export_to_file
 from annotation.services.exports import ExportOptions, export_write, pseudonym
@@ -179,7 +179,7 @@ def test_the_same_snapshot_gives_the_same_bytes_and_hash(project, votes, tmp_pat
     second = export_to_file(project=project, options=options, path=tmp_path / "two.jsonl")
     assert (tmp_path / "one.jsonl").read_bytes() == (tmp_path / "two.jsonl").read_bytes()
     assert first.sha256 == second.sha256 == hashlib.sha256((tmp_path / "one.jsonl").read_bytes()).hexdigest()
-    assert first.status == ExportStatus.SUCCEEDED
+    assert first.state == JobState.SUCCEEDED
     assert first.rows == 8
     assert first.options["format"] == "votes" and first.options["aggregation"] == "majority"
 
@@ -199,7 +199,7 @@ def test_a_failed_export_leaves_no_partial_file(project, votes, tmp_path, monkey
     assert list(tmp_path.iterdir()) == []
     from annotation.models import Export
 
-    assert Export.objects.get().status == ExportStatus.FAILED
+    assert Export.objects.get().state == JobState.FAILED
 
 
 @pytest.mark.parametrize(

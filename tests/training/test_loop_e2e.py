@@ -265,7 +265,7 @@ def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
         assert response.status_code == 202, response.content
         export_id = response.json()["id"]
         wait_for(
-            lambda: Export.objects.filter(pk=export_id, status="running").exists(),
+            lambda: Export.objects.filter(pk=export_id, state="running").exists(),
             timeout=120,
             what="a worker to claim the export",
             workers=[first],
@@ -274,13 +274,13 @@ def test_an_export_whose_worker_is_killed_is_written_by_the_next_worker(
 
     second = workers()
     wait_for(
-        lambda: Export.objects.filter(pk=export_id, status__in=["succeeded", "failed"]).exists(),
+        lambda: Export.objects.filter(pk=export_id, state__in=["succeeded", "failed"]).exists(),
         timeout=120,
         what="the reaper and the next worker",
         workers=[first, second],
     )
     export = Export.objects.get(pk=export_id)
-    assert (export.status, export.attempts, export.rows) == ("succeeded", 2, 1), export.error + second.tail()
+    assert (export.state, export.attempts, export.rows) == ("succeeded", 2, 1), export.error + second.tail()
     written = tmp_path / "media" / export.path
     assert written.name == f"{export_id}-votes-2.jsonl" and written.is_file()
 

@@ -19,16 +19,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
+from alignweb.heartbeat import Heartbeat
+from alignweb.jobs import Lifecycle
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
-from training.models import GenerationJob, GenerationState, ModelVersion
+from training.models import GenerationJob, ModelVersion
 from training.selectors import loop_settings_for
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
 OPPONENT_SEED_OFFSET = 1_000_003
-MAX_ATTEMPTS = 3  # claims of one job before the reaper gives up on it
 
 
 class Sampler(Protocol):
@@ -120,20 +120,23 @@ def generation_job_create(
     return job
 
 
-def _job_stale_after() -> timedelta:
-    return max(stale_after(), timedelta(seconds=30))
+def _requeued(job_id: int, worker_id: str) -> None:
+    from training.tasks import generate_responses
+
+    generate_responses.delay_on_commit(job_id)
+
+
+# At least 30 s: the first beat can wait behind loading a model, which a short
+# ALIGNWEB_RUN_STALE_SECONDS (as in tests and the demo) would take for a dead worker.
+GENERATION_JOBS = Lifecycle(
+    GenerationJob, name="generation", min_stale=timedelta(seconds=30), on_requeue=_requeued
+)
 
 
 def generation_job_claim(*, job_id: int, worker_id: str) -> GenerationJob | None:
-    """Take a queued job, or a running one whose worker went silent; None if someone else has it."""
-    now = timezone.now()
-    stale = now - _job_stale_after()
-    claimable = GenerationJob.objects.filter(
-        pk=job_id, state=GenerationState.QUEUED
-    ) | GenerationJob.objects.filter(pk=job_id, state=GenerationState.RUNNING, heartbeat_at__lt=stale)
-    if not GenerationJob.objects.filter(pk__in=claimable.values("pk")).update(
-        state=GenerationState.RUNNING, worker_id=worker_id, heartbeat_at=now, attempts=F("attempts") + 1
-    ):
+    """Take a queued job (one whose worker went silent is queued again by the reaper); None if
+    someone else has it, or it is finished."""
+    if not GENERATION_JOBS.claim(job_id, worker_id=worker_id):
         return None
     return GenerationJob.objects.select_related("model_version", "opponent", "project").get(pk=job_id)
 
@@ -250,9 +253,8 @@ def generation_execute(
                 for i, response in enumerate(ours):
                     if theirs:
                         comparisons_created += _pair(job, prompt, response, theirs[i % len(theirs)])
-            advanced = GenerationJob.objects.filter(
-                pk=job.pk, worker_id=worker_id, state=GenerationState.RUNNING, prompts_done=job.prompts_done
-            ).update(
+            owned = GENERATION_JOBS.owned(job.pk, worker_id=worker_id)
+            advanced = owned.filter(prompts_done=job.prompts_done).update(
                 prompts_done=F("prompts_done") + len(batch),
                 responses_created=F("responses_created") + responses_created,
                 comparisons_created=F("comparisons_created") + comparisons_created,
@@ -261,59 +263,28 @@ def generation_execute(
             if not advanced:
                 raise JobLost(f"Generation job {job.pk} was taken over by another worker.")
         job.refresh_from_db()
-    # A job the reaper gave up on keeps this worker's id: the state filter keeps it failed.
-    GenerationJob.objects.filter(pk=job.pk, worker_id=worker_id, state=GenerationState.RUNNING).update(
-        state=GenerationState.SUCCEEDED, finished_at=timezone.now()
-    )
+    GENERATION_JOBS.finish(job.pk, worker_id=worker_id)
     job.refresh_from_db()
     return job
 
 
 def generation_heartbeat(*, job_id: int, worker_id: str) -> bool:
     """Prove the worker is alive between batches; False when the job is no longer its own."""
-    owned = GenerationJob.objects.filter(pk=job_id, worker_id=worker_id, state=GenerationState.RUNNING)
-    return bool(owned.update(heartbeat_at=timezone.now()))
+    return GENERATION_JOBS.beat(job_id, worker_id=worker_id)
 
 
 def generation_heartbeat_thread(*, job_id: int, worker_id: str) -> Heartbeat:
     """Beats while the worker loads its model and samples, so a slow batch is not taken for a
-    dead worker and claimed away."""
-    return Heartbeat(
-        lambda: generation_heartbeat(job_id=job_id, worker_id=worker_id),
-        interval=beat_interval(_job_stale_after()),
-        name=f"heartbeat-generation-{job_id}",
-    )
+    dead worker and queued again."""
+    return GENERATION_JOBS.heartbeat(job_id, worker_id=worker_id)
 
 
 def generation_jobs_reap_stale(*, now=None) -> list[int]:
     """Queue again the running jobs whose worker went silent, to be claimed afresh and resumed
-    from ``prompts_done`` (up to ``MAX_ATTEMPTS`` claims); fail those out of attempts. Without
-    this, a job whose worker was killed stayed "running" unless its task happened to be delivered
-    again after the heartbeat went stale. Returns the ids queued again."""
-    from training.tasks import generate_responses
-
-    now = now or timezone.now()
-    stale = GenerationJob.objects.filter(
-        state=GenerationState.RUNNING, heartbeat_at__lt=now - _job_stale_after()
-    )
-    requeued: list[int] = []
-    for job_id, worker_id, attempts in stale.values_list("pk", "worker_id", "attempts"):
-        # Filtered on the worker id read above, so a heartbeat or a finish in between wins.
-        same = stale.filter(pk=job_id, worker_id=worker_id)
-        with transaction.atomic():
-            if attempts >= MAX_ATTEMPTS:
-                same.update(
-                    state=GenerationState.FAILED,
-                    error=f"The worker stopped during this job on each of {attempts} attempts; giving up.",
-                    finished_at=now,
-                )
-            elif same.update(state=GenerationState.QUEUED, worker_id=""):
-                generate_responses.delay_on_commit(job_id)
-                requeued.append(job_id)
-    return requeued
+    from ``prompts_done`` (up to ``max_attempts`` claims); fail those out of attempts. Returns the
+    ids queued again."""
+    return GENERATION_JOBS.reap_stale(now=now)
 
 
 def generation_fail(*, job_id: int, worker_id: str, error: str) -> None:
-    GenerationJob.objects.filter(pk=job_id, worker_id=worker_id, state=GenerationState.RUNNING).update(
-        state=GenerationState.FAILED, error=error[-20000:], finished_at=timezone.now()
-    )
+    GENERATION_JOBS.fail(job_id, worker_id=worker_id, error=error)

@@ -1,9 +1,10 @@
 """Training runs: create, claim, report progress, finish, cancel, and recover from dead workers.
 
-Ownership: a worker owns a running run while ``worker_id`` holds its id (fresh per claim, so it
-also fences off a previous attempt of the same process). Every write a worker makes is a
-conditional UPDATE filtered on its id and ``state=running``; when it matches no row the worker
-has lost the run (it was reaped as stale, or cancelled) and must stop.
+A run is a leased job (``alignweb.jobs``, as ``RUNS``): a worker owns a running run while
+``worker_id`` holds its id (fresh per claim, so it also fences off a previous attempt of the same
+process). Every write a worker makes goes through ``RUNS.owned``, filtered on its id and
+``state=running``; when it matches no row the worker has lost the run (it was reaped as stale, or
+cancelled) and must stop.
 """
 
 import math
@@ -11,11 +12,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
+from alignweb.heartbeat import Heartbeat
+from alignweb.jobs import DEFAULT_MAX_ATTEMPTS, Lifecycle
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
 from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
@@ -31,6 +31,14 @@ def _enqueue(run_id: int) -> None:
     train_run.delay_on_commit(run_id)
 
 
+def _requeued(run_id: int, worker_id: str) -> None:
+    run_log_any(run_id, f"Worker {worker_id} went silent; re-queued to resume from the last checkpoint.")
+    _enqueue(run_id)
+
+
+RUNS = Lifecycle(TrainingRun, name="run", on_requeue=_requeued)
+
+
 @transaction.atomic
 def run_create(
     *,
@@ -42,7 +50,7 @@ def run_create(
     base_version: ModelVersion | None = None,
     name: str = "",
     force: bool = False,
-    max_attempts: int = 3,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
     promote_when_done: bool = False,
 ) -> TrainingRun:
     """Snapshot the votes, store a validated config and enqueue the run after commit. With
@@ -100,27 +108,11 @@ def run_claim(*, run_id: int, worker_id: str) -> TrainingRun | None:
     """Take a queued run for ``worker_id``, counting the attempt; None when there is nothing to do
     (already running elsewhere, finished, cancelled, or out of attempts — then it is marked failed).
     Safe to call twice: the conditional UPDATE lets exactly one caller win."""
-    now = timezone.now()
     TrainingRun.objects.filter(pk=run_id, state=RunState.QUEUED, cancel_requested=True).update(
-        state=RunState.CANCELLED, finished_at=now
+        state=RunState.CANCELLED, finished_at=timezone.now()
     )
-    claimed = TrainingRun.objects.filter(
-        pk=run_id, state=RunState.QUEUED, attempts__lt=F("max_attempts")
-    ).update(
-        state=RunState.RUNNING,
-        attempts=F("attempts") + 1,
-        worker_id=worker_id,
-        heartbeat_at=now,
-        started_at=Coalesce("started_at", now),
-        error="",
-    )
-    if claimed:
+    if RUNS.claim(run_id, worker_id=worker_id):
         return TrainingRun.objects.get(pk=run_id)
-    TrainingRun.objects.filter(pk=run_id, state=RunState.QUEUED, attempts__gte=F("max_attempts")).update(
-        state=RunState.FAILED,
-        finished_at=now,
-        error="Gave up: every allowed attempt was started and none finished (workers lost or killed).",
-    )
     return None
 
 
@@ -159,12 +151,11 @@ def _numbers(values: dict) -> dict:
 def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
     """Store one ``on_log`` event of the ML core; return True when training must stop (cancel was
     requested, or this worker no longer owns the run). Also serves as the heartbeat."""
-    now = timezone.now()
-    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+    owned = RUNS.owned(run_id, worker_id=worker_id)
     row = owned.values("cancel_requested", "log_tail").first()
     if row is None:
         return True
-    fields: dict = {"heartbeat_at": now, "log_tail": _append_log(row["log_tail"], _format_event(event))}
+    fields: dict = {"log_tail": _append_log(row["log_tail"], _format_event(event))}
     kind = event.get("event")
     step = event.get("step")
     if isinstance(step, int) and step > 0 and kind in ("step", "eval", "checkpoint", "done"):
@@ -176,7 +167,7 @@ def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
     if kind == "checkpoint" and event.get("path"):
         fields["checkpoint_path"] = str(event["path"])
     with transaction.atomic():
-        if not owned.update(**fields):
+        if not RUNS.beat(run_id, worker_id=worker_id, **fields):
             return True
         if kind in ("step", "eval") and isinstance(step, int):
             values = _numbers(event.get("metrics") or {})
@@ -192,15 +183,11 @@ def run_record_event(*, run_id: int, worker_id: str, event: dict) -> bool:
 
 def run_heartbeat(*, run_id: int, worker_id: str) -> bool:
     """Prove the worker is alive; False when it no longer owns the run."""
-    return bool(
-        TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id).update(
-            heartbeat_at=timezone.now()
-        )
-    )
+    return RUNS.beat(run_id, worker_id=worker_id)
 
 
 def run_log(*, run_id: int, worker_id: str, message: str) -> None:
-    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
+    owned = RUNS.owned(run_id, worker_id=worker_id)
     tail = owned.values_list("log_tail", flat=True).first()
     if tail is not None:
         owned.update(log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] {message}"))
@@ -215,11 +202,7 @@ def run_finish(
     promoting it if the run asked to be). None when the worker no longer owns the run."""
     from training.services.registry import version_promote_for_run, version_register_from_run
 
-    run = (
-        TrainingRun.objects.select_for_update()
-        .filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
-        .first()
-    )
+    run = RUNS.owned(run_id, worker_id=worker_id).select_for_update().first()
     if run is None:
         return None
     run.checkpoint_path = checkpoint_dir
@@ -253,18 +236,15 @@ def run_finish(
 
 def run_fail(*, run_id: int, worker_id: str, error: str) -> bool:
     """Mark the run failed with ``error``; False when the worker no longer owns it."""
-    owned = TrainingRun.objects.filter(pk=run_id, state=RunState.RUNNING, worker_id=worker_id)
-    tail = owned.values_list("log_tail", flat=True).first()
+    tail = RUNS.owned(run_id, worker_id=worker_id).values_list("log_tail", flat=True).first()
     if tail is None:
         return False
     first_line = error.strip().splitlines()[-1] if error.strip() else "failed"
-    return bool(
-        owned.update(
-            state=RunState.FAILED,
-            error=error[-20000:],
-            finished_at=timezone.now(),
-            log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] failed: {first_line}"),
-        )
+    return RUNS.fail(
+        run_id,
+        worker_id=worker_id,
+        error=error,
+        log_tail=_append_log(tail, f"[{timezone.now():%H:%M:%S}] failed: {first_line}"),
     )
 
 
@@ -286,32 +266,7 @@ def runs_reap_stale(*, now=None) -> list[int]:
     """Re-queue running runs whose heartbeat is older than ``stale_after()`` (their worker died);
     they resume from the last checkpoint on the next worker. Runs out of attempts fail instead.
     Returns the ids re-queued."""
-    now = now or timezone.now()
-    cutoff = now - stale_after()
-    requeued: list[int] = []
-    stale = TrainingRun.objects.filter(state=RunState.RUNNING, heartbeat_at__lt=cutoff)
-    for run_id, worker_id, attempts, max_attempts in stale.values_list(
-        "pk", "worker_id", "attempts", "max_attempts"
-    ):
-        # Filtered on the worker id we read, so a heartbeat or a finish in between wins.
-        same = TrainingRun.objects.filter(
-            pk=run_id, state=RunState.RUNNING, worker_id=worker_id, heartbeat_at__lt=cutoff
-        )
-        with transaction.atomic():
-            if attempts >= max_attempts:
-                same.update(
-                    state=RunState.FAILED,
-                    finished_at=now,
-                    error=f"The worker stopped answering on attempt {attempts} of {max_attempts}; giving up.",
-                )
-                continue
-            if same.update(state=RunState.QUEUED, worker_id=""):
-                run_log_any(
-                    run_id, f"Worker {worker_id} went silent; re-queued to resume from the last checkpoint."
-                )
-                _enqueue(run_id)
-                requeued.append(run_id)
-    return requeued
+    return RUNS.reap_stale(now=now)
 
 
 def run_log_any(run_id: int, message: str) -> None:
@@ -323,10 +278,6 @@ def run_log_any(run_id: int, message: str) -> None:
 
 
 def run_heartbeat_thread(*, run_id: int, worker_id: str) -> Heartbeat:
-    """Beats for the run while the worker trains, a quarter of ``stale_after()`` apart, so that a
-    slow step (or model loading) is not mistaken for a dead worker."""
-    return Heartbeat(
-        lambda: run_heartbeat(run_id=run_id, worker_id=worker_id),
-        interval=beat_interval(stale_after()),
-        name=f"heartbeat-run-{run_id}",
-    )
+    """Beats for the run while the worker trains, so that a slow step (or model loading) is not
+    mistaken for a dead worker."""
+    return RUNS.heartbeat(run_id, worker_id=worker_id)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from alignweb.jobs import JobState
 from annotation.exporters import available_formats
-from annotation.models import ExportStatus, Project
+from annotation.models import Project
 from annotation.services.errors import ServiceError
 from annotation.services.export_jobs import export_to_file
 from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions
@@ -66,8 +67,8 @@ class Command(BaseCommand):
         if not out.parent.exists():
             raise CommandError(f"--out: the directory {out.parent} does not exist.")
         export = export_to_file(project=project, options=options, path=out)
-        if export.status != ExportStatus.SUCCEEDED:
+        if export.state != JobState.SUCCEEDED:
             raise CommandError(
-                f"Export {export.pk} was not recorded as written: {export.status}. {export.error}"
+                f"Export {export.pk} was not recorded as written: {export.state}. {export.error}"
             )
         self.stdout.write(f"Wrote {export.rows} rows to {out} (sha256 {export.sha256}, export {export.pk}).")
