@@ -23,12 +23,14 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from alignweb.heartbeat import Heartbeat, beat_interval, new_worker_id, stale_after
+from alignweb.named_tasks import named_task
 from annotation.exporters import get_exporter
 from annotation.models import Export, ExportStatus, Project
 from annotation.services.exports import ExportOptions, export_to_path
 
 MAX_ATTEMPTS = 3
 COMMAND_PREFIX = "command:"  # worker_id of an export the management command writes
+export_run_task = named_task("annotation.export_run")
 
 
 def export_directory(project: Project) -> Path:
@@ -38,8 +40,6 @@ def export_directory(project: Project) -> Path:
 @transaction.atomic
 def export_create(*, project: Project, options: ExportOptions, user=None) -> Export:
     """Record an export and queue it; a worker runs ``export_run`` once the row is committed."""
-    from annotation.tasks import export_run_task
-
     export = Export.objects.create(
         project=project, format=options.format, options=options.as_dict(), created_by=user
     )
@@ -93,8 +93,6 @@ def export_heartbeat(*, export_id: int, worker_id: str) -> bool:
 def exports_reap_stale(*, now=None) -> list[int]:
     """Queue again the running exports whose worker went silent (up to ``MAX_ATTEMPTS`` claims),
     fail the others with the reason; returns the ids queued again."""
-    from annotation.tasks import export_run_task
-
     now = now or timezone.now()
     cutoff = now - stale_after()
     requeued: list[int] = []

@@ -20,6 +20,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from alignweb.heartbeat import Heartbeat, beat_interval, stale_after
+from alignweb.named_tasks import named_task
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
 from training.models import GenerationJob, GenerationState, ModelVersion
@@ -29,6 +30,7 @@ DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "see
 MAX_K = 16
 OPPONENT_SEED_OFFSET = 1_000_003
 MAX_ATTEMPTS = 3  # claims of one job before the reaper gives up on it
+generate_responses = named_task("training.tasks.generate_responses")
 
 
 class Sampler(Protocol):
@@ -114,8 +116,6 @@ def generation_job_create(
     total = job_prompts(job).count()
     job.prompts_total = min(total, prompt_limit) if prompt_limit else total
     job.save()
-    from training.tasks import generate_responses
-
     generate_responses.delay_on_commit(job.pk)
     return job
 
@@ -290,8 +290,6 @@ def generation_jobs_reap_stale(*, now=None) -> list[int]:
     from ``prompts_done`` (up to ``MAX_ATTEMPTS`` claims); fail those out of attempts. Without
     this, a job whose worker was killed stayed "running" unless its task happened to be delivered
     again after the heartbeat went stale. Returns the ids queued again."""
-    from training.tasks import generate_responses
-
     now = now or timezone.now()
     stale = GenerationJob.objects.filter(
         state=GenerationState.RUNNING, heartbeat_at__lt=now - _job_stale_after()
