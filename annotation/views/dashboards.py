@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotation.dashboard_panels import dashboard_panels_render
 from annotation.exporters import available_formats
 from annotation.models import Choice, Comparison, Export
 from annotation.quality.charts import bar_chart, line_chart
@@ -35,25 +36,11 @@ EXPORT_FORM_FIELDS = (
 EXPORT_FORM_FLAGS = ("conversational", "include_imported", "pseudonymise", "exclude_flagged")
 
 
-def reward_model_runs(*, project) -> list[dict]:
-    """Finished reward-model runs with their last evaluation accuracy, oldest first."""
-    from training.models import RunKind, RunMetric, RunState, TrainingRun
-
-    runs = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD_MODEL, state=RunState.SUCCEEDED)
-    rows = []
-    for run in runs.order_by("finished_at", "id"):
-        point = RunMetric.objects.filter(run=run, phase="eval").order_by("-step").first()
-        accuracy = point.values.get("accuracy") if point else None
-        rows.append({"run": run, "accuracy": accuracy if isinstance(accuracy, int | float) else None})
-    return rows
-
-
 @login_required
 def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
     report = project_quality_report(project=project, fast_ms=FAST_MS_DEFAULT)
     annotators = report["annotators"]
-    runs = reward_model_runs(project=project)
     charts = {
         "progress": line_chart(
             [(point["date"], point["cumulative"]) for point in report["progress"]],
@@ -74,20 +61,12 @@ def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             title="Share of left choices (position bias)",
             reference=0.5,
         ),
-        "runs": line_chart(
-            [
-                (run["run"].name or f"run {run['run'].pk}", run["accuracy"])
-                for run in runs
-                if run["accuracy"] is not None
-            ],
-            title="Reward-model accuracy by run",
-        ),
     }
     context = {
         "project": project,
         "report": report,
         "charts": charts,
-        "runs": runs,
+        "panels": dashboard_panels_render(request=request, project=project),
         "exports": Export.objects.filter(project=project).order_by("-id")[:20],
         "formats": available_formats(),
         "aggregations": AGGREGATIONS,
