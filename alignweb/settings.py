@@ -173,6 +173,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",  # service errors -> 400/409
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
 }
@@ -185,6 +186,13 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CanonicalChoiceEnum": "annotation.models.Choice",
         "ShownChoiceEnum": "annotation.services.judgements.SHOWN_CHOICES",
+        # Exports and generation jobs share one lifecycle's states.
+        "JobStateEnum": "alignweb.jobs.JobState",
+        "RunKindEnum": "training.models.RunKind",
+        "RunStateEnum": "training.models.RunState",
+        "ModelKindEnum": "training.models.ModelKind",
+        "VersionStatusEnum": "training.models.VersionStatus",
+        "PromotionStatusEnum": "training.serializers.PROMOTIONS",
     },
 }
 

@@ -9,7 +9,15 @@ from django.http import Http404
 
 from annotation.models import Choice, ComparisonResponse, Judgement, Project
 from training.leaderboard import Battle, Leaderboard, leaderboard
-from training.models import GenerationJob, LoopSettings, ModelVersion, RunMetric, TrainingRun
+from training.models import (
+    GenerationJob,
+    LoopSettings,
+    ModelVersion,
+    RunKind,
+    RunMetric,
+    RunState,
+    TrainingRun,
+)
 
 OUTCOME = {Choice.A: "a", Choice.B: "b", Choice.TIE: "tie", Choice.BOTH_BAD: "tie"}
 
@@ -53,6 +61,17 @@ def generation_jobs_for_project(*, project: Project) -> QuerySet[GenerationJob]:
 
 def loop_settings_for(*, project: Project) -> LoopSettings:
     return LoopSettings.objects.filter(project=project).first() or LoopSettings(project=project)
+
+
+def reward_model_runs(*, project: Project) -> list[dict]:
+    """Finished reward-model runs with their last evaluation accuracy, oldest first."""
+    runs = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD_MODEL, state=RunState.SUCCEEDED)
+    rows = []
+    for run in runs.order_by("finished_at", "id"):
+        point = RunMetric.objects.filter(run=run, phase="eval").order_by("-step").first()
+        accuracy = point.values.get("accuracy") if point else None
+        rows.append({"run": run, "accuracy": accuracy if isinstance(accuracy, int | float) else None})
+    return rows
 
 
 def run_metric_series(*, run: TrainingRun) -> dict[str, list[dict]]:

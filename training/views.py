@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 
 from annotation.models import Role
 from annotation.selectors import MANAGERS, project_with_role
-from annotation.services.errors import ServiceError, ValidationFailed
+from annotation.services.errors import ValidationFailed
+from annotation.views.refusals import refused_to
 from training import selectors
 from training.demo_configs import DEMO_CONFIGS
 from training.models import QueueOrder, RunKind
@@ -62,41 +63,38 @@ def _json_field(request: HttpRequest, name: str) -> dict:
 
 @login_required
 @require_POST
+@refused_to("training-runs", "slug")
 def run_start(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
-    try:
-        filters = {
-            "gold_checked_only": request.POST.get("gold_checked_only") == "on",
-            "include_prior_labels": request.POST.get("include_prior_labels") == "on",
-        }
-        if request.POST.get("min_agreement"):
-            try:
-                filters["min_agreement"] = float(request.POST["min_agreement"])
-            except ValueError:
-                raise ValidationFailed("min_agreement must be a number.", field="min_agreement") from None
-        if request.POST.get("max_examples"):
-            try:
-                filters["max_examples"] = int(request.POST["max_examples"])
-            except ValueError:
-                raise ValidationFailed("max_examples must be a whole number.", field="max_examples") from None
-        for bound in ("since", "until"):
-            if request.POST.get(bound):
-                filters[bound] = request.POST[bound]
-        base_id = request.POST.get("base_version")
-        base = selectors.version_for_project(project=project, version_id=int(base_id)) if base_id else None
-        run = run_create(
-            project=project,
-            kind=request.POST.get("kind", ""),
-            config=_json_field(request, "config"),
-            filters=filters,
-            base_version=base,
-            name=request.POST.get("name", ""),
-            force=request.POST.get("force") == "on",
-            created_by=request.user,
-        )
-    except ServiceError as error:
-        messages.error(request, error.message)
-        return redirect("training-runs", slug=project.slug)
+    filters = {
+        "gold_checked_only": request.POST.get("gold_checked_only") == "on",
+        "include_prior_labels": request.POST.get("include_prior_labels") == "on",
+    }
+    if request.POST.get("min_agreement"):
+        try:
+            filters["min_agreement"] = float(request.POST["min_agreement"])
+        except ValueError:
+            raise ValidationFailed("min_agreement must be a number.", field="min_agreement") from None
+    if request.POST.get("max_examples"):
+        try:
+            filters["max_examples"] = int(request.POST["max_examples"])
+        except ValueError:
+            raise ValidationFailed("max_examples must be a whole number.", field="max_examples") from None
+    for bound in ("since", "until"):
+        if request.POST.get(bound):
+            filters[bound] = request.POST[bound]
+    base_id = request.POST.get("base_version")
+    base = selectors.version_for_project(project=project, version_id=int(base_id)) if base_id else None
+    run = run_create(
+        project=project,
+        kind=request.POST.get("kind", ""),
+        config=_json_field(request, "config"),
+        filters=filters,
+        base_version=base,
+        name=request.POST.get("name", ""),
+        force=request.POST.get("force") == "on",
+        created_by=request.user,
+    )
     messages.success(request, f"Run {run.pk} is queued for a training worker.")
     return redirect("training-run", slug=project.slug, run_id=run.pk)
 
@@ -117,13 +115,10 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("training-runs", "slug")
 def closed_loop_start_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
-    try:
-        reward, dpo = closed_loop_start(project=project, created_by=request.user)
-    except ServiceError as error:
-        messages.error(request, error.message)
-        return redirect("training-runs", slug=project.slug)
+    reward, dpo = closed_loop_start(project=project, created_by=request.user)
     messages.success(
         request,
         f"Runs {reward.pk} (reward model) and {dpo.pk} (DPO LoRA) are queued. As each succeeds it is "
@@ -134,16 +129,14 @@ def closed_loop_start_view(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("training-run", "slug", "run_id")
 def run_cancel_view(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
     run = selectors.run_for_project(project=project, run_id=run_id)
-    try:
-        run = run_cancel(run=run)
-        messages.success(
-            request, "Cancelled." if run.state == "cancelled" else "Asked the run to stop after this step."
-        )
-    except ServiceError as error:
-        messages.error(request, error.message)
+    run = run_cancel(run=run)
+    messages.success(
+        request, "Cancelled." if run.state == "cancelled" else "Asked the run to stop after this step."
+    )
     return redirect("training-run", slug=project.slug, run_id=run.pk)
 
 
@@ -179,60 +172,52 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("training-runs", "slug")
 def version_register(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
-    try:
-        version = version_create(
-            project=project,
-            name=request.POST.get("name", ""),
-            kind=request.POST.get("kind", "policy"),
-            base_model=request.POST.get("base_model", "").strip(),
-            endpoint_url=request.POST.get("endpoint_url", "").strip(),
-            endpoint_model=request.POST.get("endpoint_model", "").strip(),
-        )
-        messages.success(request, f"Registered {version.name}.")
-    except ServiceError as error:
-        messages.error(request, error.message)
+    version = version_create(
+        project=project,
+        name=request.POST.get("name", ""),
+        kind=request.POST.get("kind", "policy"),
+        base_model=request.POST.get("base_model", "").strip(),
+        endpoint_url=request.POST.get("endpoint_url", "").strip(),
+        endpoint_model=request.POST.get("endpoint_model", "").strip(),
+    )
+    messages.success(request, f"Registered {version.name}.")
     return redirect("training-runs", slug=project.slug)
 
 
 @login_required
 @require_POST
+@refused_to("training-runs", "slug")
 def version_promote_view(request: HttpRequest, slug: str, version_id: int) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
     version = selectors.version_for_project(project=project, version_id=version_id)
-    try:
-        version = version_promote(
-            version=version, status=request.POST.get("status", ""), created_by=request.user
+    version = version_promote(version=version, status=request.POST.get("status", ""), created_by=request.user)
+    job = version.generation_jobs.order_by("-id").first() if version.status == "serving" else None
+    if job is not None and job.prompts_total == 0:
+        messages.warning(
+            request,
+            f"{version.name} now serves, but no prompt is held back, so there is nothing to generate on: "
+            "mark some prompts as held back and queue generation again.",
         )
-        job = version.generation_jobs.order_by("-id").first() if version.status == "serving" else None
-        if job is not None and job.prompts_total == 0:
-            messages.warning(
-                request,
-                f"{version.name} now serves, but no prompt is held back, so there is nothing to generate on: "
-                "mark some prompts as held back and queue generation again.",
-            )
-        elif version.status == "serving":
-            messages.success(
-                request,
-                f"{version.name} now serves: new comparisons on held-back prompts are being generated.",
-            )
-        else:
-            messages.success(request, f"{version.name} now orders the queue.")
-    except ServiceError as error:
-        messages.error(request, error.message)
+    elif version.status == "serving":
+        messages.success(
+            request,
+            f"{version.name} now serves: new comparisons on held-back prompts are being generated.",
+        )
+    else:
+        messages.success(request, f"{version.name} now orders the queue.")
     return redirect("training-runs", slug=project.slug)
 
 
 @login_required
 @require_POST
+@refused_to("training-runs", "slug")
 def queue_order_view(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
-    try:
-        loop = queue_order_set(project=project, queue_order=request.POST.get("queue_order", ""))
-        messages.success(request, f"Queue order: {loop.get_queue_order_display()}.")
-    except ServiceError as error:
-        messages.error(request, error.message)
+    loop = queue_order_set(project=project, queue_order=request.POST.get("queue_order", ""))
+    messages.success(request, f"Queue order: {loop.get_queue_order_display()}.")
     return redirect("training-runs", slug=project.slug)
 
 

@@ -1,23 +1,73 @@
 """Exports over the API (researchers and admins): queue one, watch it, download the file."""
 
+from collections.abc import Mapping
+
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.reverse import reverse
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from annotation.exporters import get_exporter
+from alignweb.jobs import JobState
+from annotation.api.errors import RequestSerializer, validated
+from annotation.api.serializers import ErrorsSerializer
+from annotation.exporters import available_formats, get_exporter
 from annotation.models import Export
 from annotation.permissions import MANAGE_DATA, project_for_action
-from annotation.services.errors import ServiceError
+from annotation.services.errors import Conflict
 from annotation.services.export_jobs import export_create, export_file_path
-from annotation.services.exports import ExportOptions
+from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions
 
 LIST_LIMIT = 50
+
+
+class ExportRequestSerializer(RequestSerializer):
+    """The options of one export. The fields describe the body; ``ExportOptions.from_dict``, which
+    the dashboard's form and the command line share, decides what is valid and names the field."""
+
+    format = serializers.ChoiceField(choices=available_formats())
+    aggregation = serializers.ChoiceField(choices=AGGREGATIONS, required=False, help_text="Default majority.")
+    ties = serializers.ChoiceField(choices=TIE_POLICIES, required=False, help_text="Default exclude.")
+    conversational = serializers.BooleanField(required=False)
+    include_imported = serializers.BooleanField(required=False, help_text="Default true.")
+    pseudonymise = serializers.BooleanField(required=False, help_text="Default true.")
+    date_from = serializers.DateField(required=False, allow_null=True)
+    date_to = serializers.DateField(required=False, allow_null=True)
+    annotators = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Usernames (or one comma-separated string)."
+    )
+    min_gold_accuracy = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    exclude_flagged = serializers.BooleanField(required=False)
+    min_agreement = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    min_votes = serializers.IntegerField(required=False, min_value=1, help_text="Default 1.")
+    model_versions = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Names (or one comma-separated string)."
+    )
+
+    def to_internal_value(self, data) -> dict:
+        if not isinstance(data, Mapping):
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [self.error_messages["invalid"]]}
+            )
+        return {"options": ExportOptions.from_dict(data)}
+
+
+class ExportSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    format = serializers.CharField()
+    options = serializers.DictField(help_text="Every option, defaults filled in.")
+    status = serializers.ChoiceField(choices=JobState.choices)
+    rows = serializers.IntegerField()
+    sha256 = serializers.CharField(allow_blank=True)
+    error = serializers.CharField(allow_blank=True)
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+    download_url = serializers.URLField(allow_null=True, help_text="Once the export succeeded.")
 
 
 def export_payload(export: Export, request: Request) -> dict:
@@ -42,7 +92,7 @@ def export_payload(export: Export, request: Request) -> dict:
 
 class ExportListApi(APIView):
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+        responses=ExportSerializer(many=True),
         summary="The project's latest exports",
         operation_id="project_exports_list",
     )
@@ -54,32 +104,21 @@ class ExportListApi(APIView):
         return Response([export_payload(export, request) for export in exports])
 
     @extend_schema(
-        request=OpenApiTypes.OBJECT,
-        responses={202: OpenApiTypes.OBJECT},
+        request=ExportRequestSerializer,
+        responses={202: ExportSerializer, 400: ErrorsSerializer},
         summary="Queue an export",
         operation_id="project_exports_create",
-        description=(
-            "Body: `format` (trl, votes, hh, csv, parquet) and optional `aggregation` (majority, "
-            "unanimous, weighted), `ties` (exclude, label), `conversational`, `include_imported`, "
-            "`pseudonymise`, `date_from`, `date_to`, `annotators`, `min_gold_accuracy`, "
-            "`exclude_flagged`, `min_agreement`, `min_votes`, `model_versions`."
-        ),
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
-        if not isinstance(request.data, dict):
-            return Response({"errors": {"non_field_errors": ["Send a JSON object."]}}, status=400)
-        try:
-            options = ExportOptions.from_dict(request.data)
-        except ServiceError as error:
-            return Response(error.as_dict(), status=error.status_code)
+        options = validated(ExportRequestSerializer, request.data)["options"]
         export = export_create(project=project, options=options, user=request.user)
         return Response(export_payload(export, request), status=status.HTTP_202_ACCEPTED)
 
 
 class ExportDetailApi(APIView):
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+        responses=ExportSerializer,
         summary="One export's status, row count and hash",
         operation_id="project_export_retrieve",
     )
@@ -91,7 +130,7 @@ class ExportDetailApi(APIView):
 
 class ExportDownloadApi(APIView):
     @extend_schema(
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 409: ErrorsSerializer},
         summary="The file",
         operation_id="project_export_download",
     )
@@ -100,10 +139,7 @@ class ExportDownloadApi(APIView):
         export = get_object_or_404(Export, project=project, pk=export_id)
         path = export_file_path(export)
         if path is None:
-            return Response(
-                {"errors": {"non_field_errors": [f"The export is {export.state}, not ready to download."]}},
-                status=status.HTTP_409_CONFLICT,
-            )
+            raise Conflict(f"The export is {export.state}, not ready to download.")
         exporter = get_exporter(export.format)
         return FileResponse(
             path.open("rb"),

@@ -12,10 +12,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.errors import validated
 from annotation.importers import format_choices
 from annotation.models import ImportBatch
 from annotation.selectors import MANAGERS, project_for_user
-from annotation.services.imports import ImportRejected, preferences_import
+from annotation.services.imports import preferences_import
 
 
 class ImportRequestSerializer(serializers.Serializer):
@@ -64,18 +65,12 @@ class ProjectImportApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
-        given = ImportRequestSerializer(data=request.data)
-        if not given.is_valid():
-            return Response({"errors": given.errors}, status=status.HTTP_400_BAD_REQUEST)
-        upload = given.validated_data["file"]
-        try:
-            batch = preferences_import(
-                project=project,
-                fmt=given.validated_data["format"],
-                file=upload,
-                filename=upload.name,
-                user=request.user,
-            )
-        except ImportRejected as error:
-            return Response(error.as_dict(), status=status.HTTP_400_BAD_REQUEST)
+        given = validated(ImportRequestSerializer, request.data)
+        batch = preferences_import(
+            project=project,
+            fmt=given["format"],
+            file=given["file"],
+            filename=given["file"].name,
+            user=request.user,
+        )
         return Response(ImportBatchSerializer(batch).data, status=status.HTTP_201_CREATED)

@@ -6,10 +6,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation.api.errors import validated
 from annotation.api.serializers import ErrorsSerializer, MemberSerializer
 from annotation.models import Membership
 from annotation.permissions import MANAGE_MEMBERS, project_for_action
-from annotation.services.errors import ServiceError
 from annotation.services.members import membership_remove, membership_set
 
 
@@ -28,13 +28,7 @@ class MemberListApi(APIView):
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_MEMBERS)
-        form = MemberSerializer(data=request.data)
-        if not form.is_valid():
-            return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            membership, created = membership_set(project=project, **form.validated_data)
-        except ServiceError as error:
-            return Response(error.as_dict(), status=error.status_code)
+        membership, created = membership_set(project=project, **validated(MemberSerializer, request.data))
         body = {"username": membership.user.username, "role": membership.role}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
@@ -46,8 +40,5 @@ class MemberDetailApi(APIView):
     )
     def delete(self, request: Request, slug: str, username: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_MEMBERS)
-        try:
-            membership_remove(project=project, username=username)
-        except ServiceError as error:
-            return Response(error.as_dict(), status=error.status_code)
+        membership_remove(project=project, username=username)
         return Response(status=status.HTTP_204_NO_CONTENT)

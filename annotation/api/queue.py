@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.authentication import VoteLoopTokenAuthentication
+from annotation.api.errors import InvalidRequest
 from annotation.api.serializers import (
     ErrorsSerializer,
     JudgementInputSerializer,
@@ -23,7 +24,6 @@ from annotation.api.serializers import (
     judgement_payload,
 )
 from annotation.permissions import ANNOTATE, require_role
-from annotation.services.errors import ServiceError
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_by_slug
 from annotation.token_bearer import TokenBearer, TokenRefused
@@ -60,7 +60,9 @@ class VoteLoopApi(APIView):
     authentication_classes = [VoteLoopTokenAuthentication, SessionAuthentication]
 
     def handle_exception(self, exc):
-        if isinstance(exc, (ParseError, UnsupportedMediaType)):
+        if isinstance(exc, TokenRefused):  # the service's own call checked the token
+            exc = AuthenticationFailed(str(exc))
+        elif isinstance(exc, (ParseError, UnsupportedMediaType)):
             try:
                 refuse_a_bad_token(self.request)
             except AuthenticationFailed as refused:
@@ -87,12 +89,9 @@ class NextApi(VoteLoopApi):
         summary="Lease the next comparison (or get back the one you hold)",
     )
     def post(self, request: Request, slug: str) -> Response:
-        try:
-            role, assignment = comparison_next_by_slug(
-                slug=slug, annotator=request.user, allowed=ANNOTATE, with_progress=True
-            )
-        except TokenRefused as refused:
-            raise AuthenticationFailed(str(refused)) from None
+        role, assignment = comparison_next_by_slug(
+            slug=slug, annotator=request.user, allowed=ANNOTATE, with_progress=True
+        )
         require_role(role, ANNOTATE)
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -117,21 +116,16 @@ class JudgementApi(VoteLoopApi):
             form = JudgementInputSerializer(data=request.data)
             if not form.is_valid():
                 refuse_a_bad_token(request)
-                return Response({"errors": form.errors}, status=status.HTTP_400_BAD_REQUEST)
+                raise InvalidRequest(form.errors)
             data = form.validated_data
-        try:
-            judgement, created = judgement_submit(
-                assignment_id=assignment_id,
-                annotator=request.user,
-                choice_shown=data["choice"],
-                strength=data["strength"],
-                rationale=data["rationale"],
-                duration_ms=data["duration_ms"],
-            )
-        except ServiceError as error:
-            return Response(error.as_dict(), status=error.status_code)
-        except TokenRefused as refused:
-            raise AuthenticationFailed(str(refused)) from None
+        judgement, created = judgement_submit(
+            assignment_id=assignment_id,
+            annotator=request.user,
+            choice_shown=data["choice"],
+            strength=data["strength"],
+            rationale=data["rationale"],
+            duration_ms=data["duration_ms"],
+        )
         return Response(
             judgement_payload(judgement), status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
@@ -148,8 +142,5 @@ class SkipApi(APIView):
         summary="Pass on the comparison you hold; it is not shown to you again",
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        try:
-            assignment = assignment_skip(assignment_id=assignment_id, annotator=request.user)
-        except ServiceError as error:
-            return Response(error.as_dict(), status=error.status_code)
+        assignment = assignment_skip(assignment_id=assignment_id, annotator=request.user)
         return Response({"id": assignment.pk, "status": assignment.status})

@@ -21,16 +21,16 @@ from django.utils import timezone
 
 from alignweb.heartbeat import new_worker_id
 from alignweb.jobs import JobState, Lifecycle, gave_up
+from alignweb.named_tasks import named_task
 from annotation.exporters import get_exporter
 from annotation.models import Export, Project
 from annotation.services.exports import ExportOptions, export_to_path
 
 COMMAND_PREFIX = "command:"  # worker_id of an export the management command writes
+export_run_task = named_task("annotation.export_run")
 
 
 def _requeued(export_id: int, worker_id: str) -> None:
-    from annotation.tasks import export_run_task
-
     export_run_task.delay_on_commit(export_id)
 
 
@@ -50,8 +50,6 @@ def export_directory(project: Project) -> Path:
 @transaction.atomic
 def export_create(*, project: Project, options: ExportOptions, user=None) -> Export:
     """Record an export and queue it; a worker runs ``export_run`` once the row is committed."""
-    from annotation.tasks import export_run_task
-
     export = Export.objects.create(
         project=project, format=options.format, options=options.as_dict(), created_by=user
     )

@@ -10,15 +10,17 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
+from annotation.dashboard_panels import dashboard_panels_render
 from annotation.exporters import available_formats
 from annotation.models import Choice, Comparison, Export
 from annotation.quality.charts import bar_chart, line_chart
 from annotation.quality.report import FAST_MS_DEFAULT, project_quality_report
 from annotation.selectors import MANAGERS, project_for_user
-from annotation.services.errors import ServiceError
+from annotation.services.errors import ValidationFailed
 from annotation.services.export_jobs import export_create
 from annotation.services.exports import AGGREGATIONS, TIE_POLICIES, ExportOptions
 from annotation.services.gold import comparison_gold_set, project_gold_settings_update
+from annotation.views.refusals import refused_to
 
 EXPORT_FORM_FIELDS = (
     "format",
@@ -35,25 +37,11 @@ EXPORT_FORM_FIELDS = (
 EXPORT_FORM_FLAGS = ("conversational", "include_imported", "pseudonymise", "exclude_flagged")
 
 
-def reward_model_runs(*, project) -> list[dict]:
-    """Finished reward-model runs with their last evaluation accuracy, oldest first."""
-    from training.models import RunKind, RunMetric, RunState, TrainingRun
-
-    runs = TrainingRun.objects.filter(project=project, kind=RunKind.REWARD_MODEL, state=RunState.SUCCEEDED)
-    rows = []
-    for run in runs.order_by("finished_at", "id"):
-        point = RunMetric.objects.filter(run=run, phase="eval").order_by("-step").first()
-        accuracy = point.values.get("accuracy") if point else None
-        rows.append({"run": run, "accuracy": accuracy if isinstance(accuracy, int | float) else None})
-    return rows
-
-
 @login_required
 def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
     report = project_quality_report(project=project, fast_ms=FAST_MS_DEFAULT)
     annotators = report["annotators"]
-    runs = reward_model_runs(project=project)
     charts = {
         "progress": line_chart(
             [(point["date"], point["cumulative"]) for point in report["progress"]],
@@ -74,20 +62,12 @@ def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
             title="Share of left choices (position bias)",
             reference=0.5,
         ),
-        "runs": line_chart(
-            [
-                (run["run"].name or f"run {run['run'].pk}", run["accuracy"])
-                for run in runs
-                if run["accuracy"] is not None
-            ],
-            title="Reward-model accuracy by run",
-        ),
     }
     context = {
         "project": project,
         "report": report,
         "charts": charts,
-        "runs": runs,
+        "panels": dashboard_panels_render(request=request, project=project),
         "exports": Export.objects.filter(project=project).order_by("-id")[:20],
         "formats": available_formats(),
         "aggregations": AGGREGATIONS,
@@ -100,16 +80,13 @@ def project_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("project-dashboard", "slug")
 def dashboard_export(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
     data = {name: request.POST[name] for name in EXPORT_FORM_FIELDS if request.POST.get(name, "") != ""}
     # Checkboxes: an unticked one is not sent at all, so every flag is given explicitly.
     data.update({name: name in request.POST for name in EXPORT_FORM_FLAGS})
-    try:
-        options = ExportOptions.from_dict(data)
-    except ServiceError as error:
-        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
-        return redirect("project-dashboard", slug=project.slug)
+    options = ExportOptions.from_dict(data)
     export = export_create(project=project, options=options, user=request.user)
     messages.success(request, f"Export {export.pk} ({options.format}) is queued.")
     return redirect("project-dashboard", slug=project.slug)
@@ -117,19 +94,15 @@ def dashboard_export(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("project-dashboard", "slug")
 def dashboard_gold(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
     raw_id = request.POST.get("comparison", "")
     if not raw_id.isdigit():
-        messages.error(request, "comparison: give the comparison's number.")
-        return redirect("project-dashboard", slug=project.slug)
+        raise ValidationFailed("give the comparison's number.", field="comparison")
     comparison = get_object_or_404(Comparison, project=project, pk=int(raw_id))
     gold_choice = request.POST.get("gold_choice", "")
-    try:
-        comparison_gold_set(comparison=comparison, gold_choice=gold_choice)
-    except ServiceError as error:
-        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
-        return redirect("project-dashboard", slug=project.slug)
+    comparison_gold_set(comparison=comparison, gold_choice=gold_choice)
     if gold_choice:
         messages.success(request, f"Comparison {comparison.pk} is gold with answer {gold_choice}.")
     else:
@@ -139,16 +112,13 @@ def dashboard_gold(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
+@refused_to("project-dashboard", "slug")
 def dashboard_gold_settings(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
-    try:
-        project_gold_settings_update(
-            project=project,
-            gold_rate=request.POST.get("gold_rate"),
-            gold_accuracy_threshold=request.POST.get("gold_accuracy_threshold"),
-        )
-    except ServiceError as error:
-        messages.error(request, f"{error.field}: {error.message}" if error.field else error.message)
-    else:
-        messages.success(request, "Gold settings saved.")
+    project_gold_settings_update(
+        project=project,
+        gold_rate=request.POST.get("gold_rate"),
+        gold_accuracy_threshold=request.POST.get("gold_accuracy_threshold"),
+    )
+    messages.success(request, "Gold settings saved.")
     return redirect("project-dashboard", slug=project.slug)

@@ -22,13 +22,16 @@ from typing import Any, Protocol
 from django.db import transaction
 from django.db.models import Count
 
+from alignweb.named_tasks import named_task
 from annotation.models import Choice, Comparison, ComparisonResponse, Judgement, Project
+from annotation.services.errors import ValidationFailed
 from training.models import LoopSettings, QueueOrder
 from training.selectors import loop_settings_for
 
 # Labelled pairs the Laplace posterior is fitted on: the most recent ones, so that one rescoring
 # costs at most this many scorer passes however old the project.
 MAX_LABELLED_PAIRS = 2000
+score_comparisons = named_task("training.tasks.score_comparisons")
 
 
 class ActiveScorer(Protocol):
@@ -148,14 +151,10 @@ def _head_posterior(*, project: Project, scorer: ActiveScorer):
 @transaction.atomic
 def queue_order_set(*, project: Project, queue_order: str) -> LoopSettings:
     """Switch the project's queue order and re-score the pending comparisons after commit."""
-    from annotation.services.errors import ValidationFailed
-
     if queue_order not in QueueOrder.values:
         raise ValidationFailed(f"Use one of: {', '.join(QueueOrder.values)}.", field="queue_order")
     loop, _ = LoopSettings.objects.get_or_create(project=project)
     loop.queue_order = queue_order
     loop.save(update_fields=["queue_order"])
-    from training.tasks import score_comparisons
-
     score_comparisons.delay_on_commit(project.pk)
     return loop

@@ -11,23 +11,12 @@ from pathlib import Path
 
 from training.models import RunState, TrainingRun
 from training.services import runs
+from training.services.registry import run_lineage
 from training.services.snapshots import snapshot_examples
 
 
 class RunLost(Exception):
     """The worker no longer owns the run (it was reaped or cancelled while starting)."""
-
-
-def run_lineage(run: TrainingRun) -> dict:
-    return {
-        "project": run.project.slug,
-        "run_id": run.pk,
-        "kind": run.kind,
-        "snapshot_id": run.snapshot_id,
-        "snapshot_sha256": run.snapshot.sha256,
-        "base_version": run.base_version.name if run.base_version else None,
-        "base_model": run.config.get("model"),
-    }
 
 
 def run_execute(

@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from alignweb.heartbeat import Heartbeat
 from alignweb.jobs import Lifecycle
+from alignweb.named_tasks import named_task
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
 from training.models import GenerationJob, ModelVersion
@@ -29,6 +30,7 @@ from training.selectors import loop_settings_for
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
 OPPONENT_SEED_OFFSET = 1_000_003
+generate_responses = named_task("training.tasks.generate_responses")
 
 
 class Sampler(Protocol):
@@ -114,15 +116,11 @@ def generation_job_create(
     total = job_prompts(job).count()
     job.prompts_total = min(total, prompt_limit) if prompt_limit else total
     job.save()
-    from training.tasks import generate_responses
-
     generate_responses.delay_on_commit(job.pk)
     return job
 
 
 def _requeued(job_id: int, worker_id: str) -> None:
-    from training.tasks import generate_responses
-
     generate_responses.delay_on_commit(job_id)
 
 

@@ -8,6 +8,8 @@ from django.db import IntegrityError, transaction
 from annotation.models import Project
 from annotation.services.errors import Conflict, ServiceError, ValidationFailed
 from training.models import ModelKind, ModelVersion, RunKind, TrainingRun, VersionStatus
+from training.services.active_learning import score_comparisons
+from training.services.generation import generation_job_create
 
 RUN_KIND_TO_MODEL_KIND = {
     RunKind.REWARD_MODEL: ModelKind.REWARD,
@@ -17,13 +19,24 @@ RUN_KIND_TO_MODEL_KIND = {
 }
 
 
+def run_lineage(run: TrainingRun) -> dict:
+    """Where a run's weights came from, recorded with its checkpoints and its version."""
+    return {
+        "project": run.project.slug,
+        "run_id": run.pk,
+        "kind": run.kind,
+        "snapshot_id": run.snapshot_id,
+        "snapshot_sha256": run.snapshot.sha256,
+        "base_version": run.base_version.name if run.base_version else None,
+        "base_model": run.config.get("model"),
+    }
+
+
 def version_register_from_run(*, run: TrainingRun, checkpoint_dir: str, metrics: dict) -> ModelVersion:
     """The run's final checkpoint as a version (idempotent: a second call returns the same one)."""
     existing = ModelVersion.objects.filter(run=run, checkpoint_path=checkpoint_dir).first()
     if existing:
         return existing
-    from training.services.execution import run_lineage
-
     name = run.name or f"{run.kind.replace('_', '-')}-run-{run.pk}"
     if ModelVersion.objects.filter(project=run.project, name=name).exists():
         name = f"{name}-run-{run.pk}"
@@ -156,14 +169,10 @@ def version_promote(*, version: ModelVersion, status: str, created_by=None) -> M
     ModelVersion.objects.filter(pk=version.pk).update(status=status)
     version.refresh_from_db()
     if status == VersionStatus.SERVING and not any(v.pk == version.pk for v in current):
-        from training.services.generation import generation_job_create
-
         opponent = previous or version.parent
         generation_job_create(
             project=version.project, model_version=version, opponent=opponent, created_by=created_by
         )
     elif status == VersionStatus.ACTIVE_SCORER:
-        from training.tasks import score_comparisons
-
         score_comparisons.delay_on_commit(version.project_id)
     return version

@@ -16,18 +16,23 @@ from django.utils import timezone
 
 from alignweb.heartbeat import Heartbeat
 from alignweb.jobs import DEFAULT_MAX_ATTEMPTS, Lifecycle
+from alignweb.named_tasks import named_task
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
 from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
 from training.services.configs import run_config_validate
+from training.services.registry import (
+    version_for_base_model,
+    version_promote_for_run,
+    version_register_from_run,
+)
 from training.services.snapshots import snapshot_create
 
 LOG_TAIL_LINES = 200
+train_run = named_task("training.tasks.train_run")
 
 
 def _enqueue(run_id: int) -> None:
-    from training.tasks import train_run
-
     train_run.delay_on_commit(run_id)
 
 
@@ -78,8 +83,6 @@ def run_create(
     snapshot = snapshot_create(project=project, filters=filters)
     if base_version is None and kind == RunKind.DPO:
         # Give the tuned policy a parent, so serving it compares tuned against base responses.
-        from training.services.registry import version_for_base_model
-
         base_version = version_for_base_model(project=project, base_model=str(normalised.get("model", "")))
     try:
         with transaction.atomic():
@@ -200,8 +203,6 @@ def run_finish(
     """Record the result of ``run_training``: cancelled when it stopped on request (the last
     checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version (and
     promoting it if the run asked to be). None when the worker no longer owns the run."""
-    from training.services.registry import version_promote_for_run, version_register_from_run
-
     run = RUNS.owned(run_id, worker_id=worker_id).select_for_update().first()
     if run is None:
         return None
