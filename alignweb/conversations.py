@@ -170,7 +170,8 @@ def hh_preference(chosen: str, rejected: str) -> Preference:
     cuts = [t for t in chosen_turns if t.role == "assistant" and t.content_start <= shared]
     if not cuts:
         raise DifferentConversations(
-            "rejected", "chosen and rejected are different conversations before the final reply"
+            "rejected",
+            "chosen and rejected are different conversations: they share no turns before a final reply",
         )
     cut = cuts[-1]
     prompt = check_prompt(_messages(chosen, chosen_turns, cut.marker_start), "chosen")
@@ -203,7 +204,9 @@ def messages_from(value: object, field: str) -> list[Message]:
     for index, message in enumerate(value):
         where = f"{field}[{index}]"
         if not isinstance(message, dict):
-            raise ConversationError(where, f"expected an object with role and content, got {type_name(message)}")
+            raise ConversationError(
+                where, f"expected an object with role and content, got {type_name(message)}"
+            )
         role, content = message.get("role"), message.get("content")
         if role not in ROLES:
             raise ConversationError(f"{where}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
@@ -243,7 +246,9 @@ def trl_preference(record: dict[str, Any]) -> Preference:
             )
     chosen, rejected = record["chosen"], record["rejected"]
     if isinstance(chosen, str) != isinstance(rejected, str):
-        raise ConversationError("rejected", "chosen and rejected must both be strings or both be message lists")
+        raise ConversationError(
+            "rejected", "chosen and rejected must both be strings or both be message lists"
+        )
     prompt = record.get("prompt")
     if prompt is not None and not isinstance(prompt, str | list):
         raise ConversationError("prompt", f"expected a string or a list of messages, got {type_name(prompt)}")
@@ -295,7 +300,9 @@ def _conversational(prompt: str | list | None, chosen: list[Message], rejected: 
         chosen, rejected = chosen[len(prompt) :], rejected[len(prompt) :]  # the prompt repeated inside
     elif not (explicit and len(chosen) == len(rejected) == 1):
         if explicit:
-            raise ConversationError("prompt", "does not match the start of the chosen and rejected conversations")
+            raise ConversationError(
+                "prompt", "does not match the start of the chosen and rejected conversations"
+            )
         shared = _common_prefix_length(chosen, rejected)
         prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
     prompt = check_prompt(prompt, "prompt" if explicit else "chosen")
@@ -339,4 +346,8 @@ def trl_conversational_row(messages: list[Message], chosen: str, rejected: str) 
 
 def trl_plain_row(messages: list[Message], chosen: str, rejected: str) -> dict[str, Any]:
     """Text in the HH layout: the prompt ends with the bare cue, each completion with its space."""
-    return {"prompt": render_transcript(messages) + ASSISTANT, "chosen": f" {chosen}", "rejected": f" {rejected}"}
+    return {
+        "prompt": render_transcript(messages) + ASSISTANT,
+        "chosen": f" {chosen}",
+        "rejected": f" {rejected}",
+    }
