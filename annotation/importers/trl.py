@@ -33,7 +33,8 @@ class TRL(Format):
     labelled = True
 
     def parse(self, record: dict) -> ImportRow | Skip:
-        if "chosen" in record and record.get("chosen") == record.get("rejected"):
+        chosen = record.get("chosen")
+        if isinstance(chosen, str | list) and chosen == record.get("rejected"):
             return Skip("chosen and rejected are the same")
         try:
             pair = trl_preference(record)
