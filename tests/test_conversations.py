@@ -93,3 +93,11 @@ def test_a_malformed_transcript_is_refused_naming_the_side(chosen, field, messag
     with pytest.raises(ConversationError) as caught:
         hh_preference(chosen, "\n\nHuman: Q\n\nAssistant: B")
     assert (caught.value.field, message in caught.value.message) == (field, True)
+
+
+def test_the_examples_in_the_docstrings_hold():
+    import doctest
+
+    from alignweb import conversations
+
+    assert doctest.testmod(conversations).failed == 0

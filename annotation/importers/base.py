@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from alignweb import conversations
-from alignweb.conversations import ROLES, ConversationError, check_prompt, type_name
 
-__all__ = ["ROLES", "check_prompt", "type_name"]  # re-exported for the formats
+# check_prompt is the shared rule for where a prompt must end; the formats take it from here.
+from alignweb.conversations import ConversationError, check_prompt, type_name  # noqa: F401
 
 MAX_SOURCE_LENGTH = 200
 
