@@ -1,5 +1,7 @@
-"""alignweb: collect human preferences, train on them, serve the tuned model back."""
+"""alignweb: collect human preferences, train on them, serve the tuned model back.
 
-from alignweb.celery import app as celery_app
-
-__all__ = ["celery_app"]
+This package imports nothing: ``alignweb.conversations`` is shared with the ML core, which must
+load without Django or Celery. The Celery app is bound when Django starts
+(``annotation.apps.AnnotationConfig.ready``) and found by ``celery -A alignweb`` in
+``alignweb.celery``.
+"""

@@ -65,7 +65,7 @@ class Pair:
 class WriteOptions:
     """What the exporters need to know about the request (filters were applied before)."""
 
-    conversational: bool = False
+    conversational: bool = True
     ties: str = "exclude"  # "exclude" or "label" (pair formats only)
 
 
@@ -112,19 +112,6 @@ def get_exporter(name: str) -> Exporter:
             f"Unknown export format {name!r}; choose one of {', '.join(sorted(_REGISTRY))}."
         ) from None
 
-
-def render_transcript(messages: list[dict], *, speakers: bool = False) -> str:
-    """A conversation as plain text.
-
-    With ``speakers`` (or for anything but a single user turn) it is the Anthropic HH layout,
-    ``"\\n\\nHuman: ...\\n\\nAssistant: ..."``; a single user turn alone is its content as it is.
-    """
-    if not speakers and len(messages) == 1 and messages[0].get("role") == "user":
-        return messages[0].get("content", "")
-    return "".join(f"\n\n{_SPEAKER.get(m.get('role'), 'Human')}: {m.get('content', '')}" for m in messages)
-
-
-_SPEAKER = {"user": "Human", "assistant": "Assistant", "system": "System"}
 
 # The columns of vote-level formats, in file order: the vote's own, then its comparison's.
 VOTE_COLUMNS = (

@@ -1,12 +1,14 @@
 """The Anthropic HH-RLHF layout: ``{"chosen": transcript, "rejected": transcript}`` per line,
-each a full conversation ``"\\n\\nHuman: ...\\n\\nAssistant: <response>"``. The layout has no
-place for ties or both-bad verdicts, so those pairs are always left out."""
+each a full conversation ``"\\n\\nHuman: ...\\n\\nAssistant: <response>"``, written by the same
+rules the importer reads with (``alignweb.conversations``), so an import exports back as it came.
+The layout has no place for ties or both-bad verdicts, so those pairs are always left out."""
 
 import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register, render_transcript
+from alignweb.conversations import hh_transcript
+from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register
 
 
 @register
@@ -21,11 +23,10 @@ class HhExporter(Exporter):
         for pair in pairs:
             if pair.label not in PAIR_LABELS:
                 continue
-            context = render_transcript(pair.messages, speakers=True)
             chosen, rejected = pair.chosen_rejected
             row = {
-                "chosen": f"{context}\n\nAssistant: {chosen}",
-                "rejected": f"{context}\n\nAssistant: {rejected}",
+                "chosen": hh_transcript(pair.messages, chosen),
+                "rejected": hh_transcript(pair.messages, rejected),
             }
             out.write(json.dumps(row, ensure_ascii=False, sort_keys=True).encode() + b"\n")
             rows += 1

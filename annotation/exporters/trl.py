@@ -1,9 +1,11 @@
 """TRL preference data: one JSON object per line with ``prompt``, ``chosen`` and ``rejected``.
 
-Plain (default): ``prompt`` is text (a single user turn as it is; a longer conversation in the
-HH layout ending with ``"\\n\\nAssistant: "``) and ``chosen``/``rejected`` are the response texts.
-Conversational (``conversational=True``): ``prompt`` is the list of ``{"role", "content"}`` turns
-and ``chosen``/``rejected`` are one assistant turn each, the layout TRL applies chat templates to.
+Conversational (the default): ``prompt`` is the list of ``{"role", "content"}`` turns and
+``chosen``/``rejected`` are one assistant turn each, the layout TRL applies chat templates to.
+Plain (``conversational=False``): text in the HH layout, ``prompt`` the turns ending with the
+bare ``"\\n\\nAssistant:"`` cue and each completion starting with the space that follows it, so
+``prompt + chosen`` is the HH transcript. Both read back (by our importer and by the ML core) as
+the same conversation: the layouts are ``alignweb.conversations``'.
 
 Ties and both-bad verdicts have no chosen side: they are left out, or with ``ties="label"`` every
 row carries ``label`` (``preferred``, ``tie`` or ``both_bad``) and ties keep A then B in
@@ -14,7 +16,8 @@ import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
-from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register, render_transcript
+from alignweb.conversations import trl_conversational_row, trl_plain_row
+from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register
 
 
 def trl_row(pair: Pair, options: WriteOptions) -> dict | None:
@@ -22,20 +25,8 @@ def trl_row(pair: Pair, options: WriteOptions) -> dict | None:
         return None
     if pair.label not in PAIR_LABELS and options.ties != "label":
         return None
-    chosen, rejected = pair.chosen_rejected
-    if options.conversational:
-        row = {
-            "prompt": [
-                {"role": m.get("role", "user"), "content": m.get("content", "")} for m in pair.messages
-            ],
-            "chosen": [{"role": "assistant", "content": chosen}],
-            "rejected": [{"role": "assistant", "content": rejected}],
-        }
-    else:
-        prompt = render_transcript(pair.messages)
-        if prompt.startswith("\n\n"):
-            prompt += "\n\nAssistant: "
-        row = {"prompt": prompt, "chosen": chosen, "rejected": rejected}
+    layout = trl_conversational_row if options.conversational else trl_plain_row
+    row = layout(pair.messages, *pair.chosen_rejected)
     if options.ties == "label":
         row["label"] = "preferred" if pair.label in PAIR_LABELS else pair.label
     return row

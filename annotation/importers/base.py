@@ -19,7 +19,11 @@ import json
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-ROLES = ("system", "user", "assistant")
+from alignweb import conversations
+
+# check_prompt is the shared rule for where a prompt must end; the formats take it from here.
+from alignweb.conversations import ConversationError, check_prompt, type_name  # noqa: F401
+
 MAX_SOURCE_LENGTH = 200
 
 
@@ -50,13 +54,9 @@ class Skip:
     reason: str
 
 
-class RowError(Exception):
-    """A malformed record. ``field`` is a path into the record, e.g. ``chosen[1].role``."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
-        self.field = field
-        self.message = message
+# A malformed record: ``field`` is a path into the record, e.g. ``chosen[1].role``. The same error
+# the shared conversation parser raises, so formats let it through as it is.
+RowError = ConversationError
 
 
 @dataclass(frozen=True)
@@ -103,18 +103,6 @@ def register(cls: type[Format]) -> type[Format]:
 # --- Helpers formats share -------------------------------------------------------------------
 
 
-def type_name(value: object) -> str:
-    return {
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        type(None): "null",
-    }.get(type(value), type(value).__name__)
-
-
 def require(record: dict, key: str, kinds: tuple[type, ...], expected: str) -> object:
     if key not in record:
         raise RowError(key, "missing")
@@ -125,34 +113,12 @@ def require(record: dict, key: str, kinds: tuple[type, ...], expected: str) -> o
 
 
 def messages_from(value: object, field_name: str) -> list[dict[str, str]]:
-    """A string (one user turn) or a list of ``{"role", "content"}`` messages, checked and copied."""
+    """A string (one user turn, stripped: text typed for a prompt) or a list of messages, checked."""
     if isinstance(value, str):
         return [{"role": "user", "content": value.strip()}]
     if not isinstance(value, list):
         raise RowError(field_name, f"expected a string or a list of messages, got {type_name(value)}")
-    messages = []
-    for index, message in enumerate(value):
-        where = f"{field_name}[{index}]"
-        if not isinstance(message, dict):
-            raise RowError(where, f"expected an object with role and content, got {type_name(message)}")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise RowError(f"{where}.role", f"expected one of {', '.join(ROLES)}, got {role!r}")
-        if not isinstance(content, str):
-            raise RowError(f"{where}.content", f"expected a string, got {type_name(content)}")
-        messages.append({"role": role, "content": content.strip()})
-    return messages
-
-
-def check_prompt(messages: list[dict[str, str]], field_name: str) -> list[dict[str, str]]:
-    """A prompt must end with a non-empty user turn: that is the turn responses answer."""
-    if not messages:
-        raise RowError(field_name, "the prompt is empty")
-    if messages[-1]["role"] != "user":
-        raise RowError(field_name, f"the prompt must end with a user turn, not {messages[-1]['role']}")
-    if not messages[-1]["content"]:
-        raise RowError(field_name, "the last user turn is empty")
-    return messages
+    return conversations.messages_from(value, field_name)
 
 
 def source_from(value: object, field_name: str) -> str:

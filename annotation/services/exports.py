@@ -66,7 +66,7 @@ class ExportOptions:
     format: str
     aggregation: str = "majority"
     ties: str = "exclude"
-    conversational: bool = False
+    conversational: bool = True  # trl: chat messages; False writes text in the HH layout
     include_imported: bool = True
     pseudonymise: bool = True
     date_from: dt.date | None = None

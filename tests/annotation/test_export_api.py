@@ -42,6 +42,7 @@ def test_a_researcher_queues_an_export_that_runs_after_commit(
     body = response.json()
     assert (body["status"], body["download_url"]) == ("queued", None)
     assert body["options"]["min_votes"] == 1 and body["options"]["aggregation"] == "majority"
+    assert body["options"]["conversational"] is True  # trl is chat messages unless asked for text
     assert len(callbacks) == 1  # the task is enqueued once the row is committed, not before
 
     export_run_task(body["id"])  # what the worker does
@@ -55,7 +56,7 @@ def test_a_researcher_queues_an_export_that_runs_after_commit(
     assert download.status_code == 200
     content = b"".join(download.streaming_content)
     assert hashlib.sha256(content).hexdigest() == export.sha256
-    assert b'"chosen": "Yes."' in content
+    assert b'"chosen": [{"content": "Yes.", "role": "assistant"}]' in content
     assert "attachment" in download["Content-Disposition"]
     assert [row["id"] for row in client.get(f"/api/projects/{project.slug}/exports/").json()] == [export.pk]
 

@@ -29,6 +29,20 @@ def test_it_writes_the_file_and_records_the_export(project, judged, tmp_path, ca
     assert export.sha256 in capsys.readouterr().out
 
 
+@pytest.mark.parametrize(
+    ("flags", "conversational"), [([], True), (["--conversational"], True), (["--plain"], False)]
+)
+def test_trl_is_conversational_unless_plain_is_asked_for(project, judged, tmp_path, flags, conversational):
+    out = tmp_path / "prefs.jsonl"
+    call_command("export", "--project", project.slug, "--format", "trl", "--out", str(out), *flags)
+    row = json.loads(out.read_text())
+    if conversational:
+        assert row["chosen"] == [{"role": "assistant", "content": "No."}]
+    else:
+        assert (row["prompt"][-len("\n\nAssistant:") :], row["chosen"]) == ("\n\nAssistant:", " No.")
+    assert Export.objects.get().options["conversational"] is conversational
+
+
 def test_filters_reach_the_export(project, judged, tmp_path):
     out = tmp_path / "votes.csv"
     call_command(

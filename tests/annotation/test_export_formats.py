@@ -60,10 +60,14 @@ def test_an_unknown_format_names_the_ones_there_are():
         get_exporter("xlsx")
 
 
-def test_trl_plain_puts_the_chosen_response_first():
+def test_trl_is_conversational_by_default_with_the_chosen_response_first():
     data, rows = write("trl", [pair("b")])
     assert rows == 1
-    assert json.loads(data) == {"prompt": "Hi?", "chosen": "Go away.", "rejected": "Hello!"}
+    assert json.loads(data) == {
+        "prompt": [{"role": "user", "content": "Hi?"}],
+        "chosen": [{"role": "assistant", "content": "Go away."}],
+        "rejected": [{"role": "assistant", "content": "Hello!"}],
+    }
 
 
 def test_trl_conversational_uses_chat_messages():
@@ -79,14 +83,27 @@ def test_trl_conversational_uses_chat_messages():
     }
 
 
-def test_trl_plain_renders_a_conversation_ending_with_the_assistant_cue():
+def test_trl_plain_keeps_the_turn_markers_of_a_single_question():
+    data, _ = write("trl", [pair("b")], conversational=False)
+    assert json.loads(data) == {
+        "prompt": "\n\nHuman: Hi?\n\nAssistant:",
+        "chosen": " Go away.",
+        "rejected": " Hello!",
+    }
+
+
+def test_trl_plain_ends_the_prompt_with_the_bare_cue_and_gives_the_space_to_the_reply():
     messages = [
         {"role": "user", "content": "Hi?"},
         {"role": "assistant", "content": "Hello."},
         {"role": "user", "content": "Joke?"},
     ]
-    data, _ = write("trl", [pair("a", messages=messages)])
-    assert json.loads(data)["prompt"] == "\n\nHuman: Hi?\n\nAssistant: Hello.\n\nHuman: Joke?\n\nAssistant: "
+    data, _ = write("trl", [pair("a", messages=messages)], conversational=False)
+    row = json.loads(data)
+    assert row["prompt"] == "\n\nHuman: Hi?\n\nAssistant: Hello.\n\nHuman: Joke?\n\nAssistant:"
+    # prompt + chosen is the HH transcript of the chosen side.
+    hh_data, _ = write("hh", [pair("a", messages=messages)])
+    assert row["prompt"] + row["chosen"] == json.loads(hh_data)["chosen"]
 
 
 def test_trl_leaves_out_ties_splits_and_both_bad_unless_asked_to_label_them():

@@ -49,22 +49,28 @@ def export_lines(project, **options) -> list[dict]:
     return [json.loads(line) for line in out.getvalue().decode().splitlines()]
 
 
+def reply(side: list[dict]) -> str:
+    """The text of a conversational trl row's one assistant turn."""
+    [turn] = side
+    return turn["content"]
+
+
 def test_trl_keeps_majorities_and_imported_labels_and_drops_ties_and_splits(project, votes):
     rows = export_lines(project, format="trl")
-    assert rows == [
-        {"prompt": votes["majority"].prompt.messages[0]["content"], "chosen": "A1", "rejected": "B1"},
-        {"prompt": votes["imported"].prompt.messages[0]["content"], "chosen": "B4", "rejected": "A4"},
+    assert [(row["prompt"], reply(row["chosen"]), reply(row["rejected"])) for row in rows] == [
+        (votes["majority"].prompt.messages, "A1", "B1"),
+        (votes["imported"].prompt.messages, "B4", "A4"),
     ]
 
 
 def test_trl_can_leave_imported_labels_out(project, votes):
     rows = export_lines(project, format="trl", include_imported=False)
-    assert [row["chosen"] for row in rows] == ["A1"]
+    assert [reply(row["chosen"]) for row in rows] == ["A1"]
 
 
 def test_trl_labels_ties_when_asked(project, votes):
     rows = export_lines(project, format="trl", ties="label")
-    assert [(row["chosen"], row["label"]) for row in rows] == [
+    assert [(reply(row["chosen"]), row["label"]) for row in rows] == [
         ("A1", "preferred"),
         ("A2", "tie"),
         ("B4", "preferred"),
@@ -73,7 +79,7 @@ def test_trl_labels_ties_when_asked(project, votes):
 
 def test_unanimous_aggregation_keeps_only_agreed_pairs(project, votes):
     rows = export_lines(project, format="trl", aggregation="unanimous")
-    assert [row["chosen"] for row in rows] == ["B4"]
+    assert [reply(row["chosen"]) for row in rows] == ["B4"]
 
 
 def test_weighted_aggregation_follows_the_annotator_with_better_gold_accuracy(project, people, votes):
@@ -83,8 +89,12 @@ def test_weighted_aggregation_follows_the_annotator_with_better_gold_accuracy(pr
         judgement(gold, ann, "b")
         judgement(gold, cat, "a")
     rows = export_lines(project, format="trl", aggregation="weighted", include_imported=False)
-    split = next(row for row in rows if row["chosen"] in ("A3", "B3"))
-    assert split == {"prompt": votes["split"].prompt.messages[0]["content"], "chosen": "B3", "rejected": "A3"}
+    split = next(row for row in rows if reply(row["chosen"]) in ("A3", "B3"))
+    assert (split["prompt"], reply(split["chosen"]), reply(split["rejected"])) == (
+        votes["split"].prompt.messages,
+        "B3",
+        "A3",
+    )
 
 
 def test_votes_keep_every_vote_with_ties_and_the_imported_label(project, people, votes):

@@ -53,17 +53,54 @@ def test_hh_splits_the_shared_conversation_from_the_two_final_replies():
     assert row.preferred == 0
 
 
-def test_hh_merges_a_reply_split_by_a_stray_assistant_marker_and_notes_it():
+def test_hh_keeps_a_stray_marker_of_the_same_speaker_as_text_and_notes_it():
     row = parse(
         "hh",
         {
-            "chosen": hh(("Human", "Q"), ("Assistant", "Part one."), ("Assistant", "Part two.")),
+            "chosen": hh(("Human", "Q"), ("Assistant", "Part one."), ("Assistant", " Part two.")),
             "rejected": hh(("Human", "Q"), ("Assistant", "Other.")),
         },
     )
     assert row.messages == [{"role": "user", "content": "Q"}]
-    assert row.responses[0].text == "Part one.\n\nPart two."
-    assert row.notes == ["consecutive turns of one speaker merged"]
+    assert row.responses[0].text == "Part one.\n\nAssistant:  Part two."
+    assert row.notes == ["a turn holds its own speaker's marker, kept as text"]
+
+
+def test_hh_keeps_turns_alternating_when_the_shared_part_repeats_a_marker():
+    shared = (("Human", "Q"), ("Assistant", "Yes."), ("Assistant", "Well."), ("Human", "And?"))
+    row = parse(
+        "hh",
+        {"chosen": hh(*shared, ("Assistant", "Good.")), "rejected": hh(*shared, ("Assistant", "Bad."))},
+    )
+    assert row.messages == [
+        {"role": "user", "content": "Q"},
+        {"role": "assistant", "content": "Yes.\n\nAssistant: Well."},
+        {"role": "user", "content": "And?"},
+    ]
+
+
+def test_hh_keeps_a_reply_whole_when_it_holds_turns_of_its_own():
+    row = parse(
+        "hh",
+        {
+            "chosen": hh(("Human", "Q"), ("Assistant", "No."), ("Human", "Why?"), ("Assistant", "Because.")),
+            "rejected": hh(("Human", "Q"), ("Assistant", "Yes.")),
+        },
+    )
+    assert row.messages == [{"role": "user", "content": "Q"}]
+    assert [r.text for r in row.responses] == ["No.\n\nHuman: Why?\n\nAssistant: Because.", "Yes."]
+
+
+def test_hh_keeps_whitespace_as_written_but_for_the_space_after_a_marker():
+    row = parse(
+        "hh",
+        {
+            "chosen": hh(("Human", " Q \n"), ("Assistant", "  A.")),
+            "rejected": hh(("Human", " Q \n"), ("Assistant", "B. ")),
+        },
+    )
+    assert row.messages == [{"role": "user", "content": " Q \n"}]
+    assert [r.text for r in row.responses] == ["  A.", "B. "]
 
 
 def test_hh_keeps_an_empty_reply_and_notes_it():

@@ -3,6 +3,7 @@
 The file lives outside the repository (``../shared/data/``); without it these tests skip.
 """
 
+import json
 import time
 from pathlib import Path
 
@@ -49,8 +50,25 @@ def test_the_hh_dev_file_imports_completely_in_a_few_seconds(project, researcher
 def test_the_hh_dev_file_reports_its_quirks_with_line_numbers(project):
     notes = import_hh(project).created["notes"]
     assert notes["an empty reply kept"] == {"count": 3, "lines": [68, 415, 731]}
-    assert notes["consecutive turns of one speaker merged"]["count"] == 9
-    assert 994 in notes["consecutive turns of one speaker merged"]["lines"]
+    assert notes["a turn holds its own speaker's marker, kept as text"] == {
+        "count": 9,
+        "lines": [535, 606, 994, 1047, 1335, 1455, 1531, 1533, 1603],
+    }
+
+
+def test_the_importer_and_the_ml_core_read_every_row_as_the_same_conversation():
+    from annotation.importers import get_format
+    from training.ml.data import examples_from_hh_row
+
+    importer = get_format("hh")
+    for line, raw in enumerate(HH_DEV.read_text(encoding="utf-8").splitlines(), start=1):
+        record = json.loads(raw)
+        row = importer.parse(record)
+        [example] = examples_from_hh_row(record)
+        assert (row.messages, [r.text for r in row.responses]) == (
+            example.prompt,
+            [example.chosen, example.rejected],
+        ), f"line {line}"
 
 
 def test_the_prior_label_points_at_the_chosen_reply(project):

@@ -82,6 +82,26 @@ def test_it_reads_conversational_trl_rows_with_and_without_a_prompt():
         assert (ex.prompt, ex.chosen, ex.rejected) == ([user], "Blue.", "Green.")
 
 
+def test_a_plain_prompt_in_the_hh_layout_is_read_as_that_conversation():
+    # As the plain trl export writes it: no trailing space on the prompt, the space on each reply.
+    prompt = hh(("Human", "Hi"), ("Assistant", "Hello."), ("Human", "Joke?")) + "\n\nAssistant:"
+    [ex] = examples_from_trl_row({"prompt": prompt, "chosen": " Knock knock.", "rejected": " No."})
+    assert ex.prompt == [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello."},
+        {"role": "user", "content": "Joke?"},
+    ]
+    assert (ex.chosen, ex.rejected) == ("Knock knock.", "No.")
+    # The older layout, with the space on the prompt, reads the same.
+    [old] = examples_from_trl_row({"prompt": prompt + " ", "chosen": "Knock knock.", "rejected": "No."})
+    assert (old.prompt, old.chosen, old.rejected) == (ex.prompt, ex.chosen, ex.rejected)
+
+
+def test_a_plain_prompt_without_turns_stays_text():
+    [ex] = examples_from_trl_row({"prompt": "Q: 2+2?\nA:", "chosen": " 4", "rejected": " 5"})
+    assert (ex.prompt, ex.chosen, ex.rejected) == ("Q: 2+2?\nA:", " 4", " 5")
+
+
 def test_it_keeps_margin_weight_annotator_and_tie_fields():
     row = {
         "prompt": "p",
@@ -100,7 +120,7 @@ def test_it_refuses_a_reply_turn_that_is_not_the_assistants():
     row = {
         "prompt": [{"role": "user", "content": "q"}],
         "chosen": [{"role": "user", "content": "a"}],
-        "rejected": "b",
+        "rejected": [{"role": "assistant", "content": "b"}],
     }
     with pytest.raises(DataError, match="assistant"):
         examples_from_trl_row(row)

@@ -19,6 +19,15 @@ def test_a_conversation_goes_through_the_chat_template_when_the_tokenizer_has_on
     assert decode(tok, pairs.chosen[0][pairs.prompt_len[0] :]) == "good </s>"
 
 
+def test_plain_text_ends_with_eos_even_when_the_tokenizer_has_a_chat_template():
+    # The template is for conversations; plain text is used as it is, and still closed like TRL does.
+    tok = build_tokenizer("llama", chat_template=True)
+    ex = PreferenceExample("hi", " good", " bad")
+    pairs = tokenize_pairs(tok, [ex], max_length=64, is_encoder=False)
+    assert pairs.chosen[0][-1] == tok.eos_token_id
+    assert decode(tok, pairs.chosen[0][pairs.prompt_len[0] :]) == "good </s>"
+
+
 def test_without_a_template_a_conversation_is_written_in_the_hh_style():
     assert render_conversation([{"role": "user", "content": "hi"}]) == "\n\nHuman: hi\n\nAssistant:"
     tok = build_tokenizer("bert")

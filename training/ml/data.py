@@ -17,8 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-HUMAN = "\n\nHuman:"
-ASSISTANT = "\n\nAssistant:"
+from alignweb import conversations
 
 
 class DataError(ValueError):
@@ -58,113 +57,40 @@ def prompt_key(prompt: str | list[Message]) -> str:
     return prompt if isinstance(prompt, str) else json.dumps(prompt, sort_keys=True, ensure_ascii=False)
 
 
-# ---------------------------------------------------------------------------------------------- HH
-
-
-def parse_hh_transcript(text: str) -> list[Message]:
-    """'\\n\\nHuman: a\\n\\nAssistant: b' -> [{'role': 'user', ...}, {'role': 'assistant', ...}]."""
-    turns: list[Message] = []
-    rest = text
-    if not (rest.startswith(HUMAN) or rest.startswith(ASSISTANT)):
-        # A few HH rows lack the leading blank lines; accept them rather than drop the pair.
-        if rest.startswith("Human:"):
-            rest = "\n\n" + rest
-        else:
-            raise DataError("An HH transcript must start with '\\n\\nHuman:'.")
-    while rest:
-        if rest.startswith(HUMAN):
-            role, rest = "user", rest[len(HUMAN) :]
-        elif rest.startswith(ASSISTANT):
-            role, rest = "assistant", rest[len(ASSISTANT) :]
-        else:  # pragma: no cover - the split below always leaves a marker at the front
-            raise DataError("Malformed HH transcript.")
-        nxt = [i for i in (rest.find(HUMAN), rest.find(ASSISTANT)) if i >= 0]
-        end = min(nxt) if nxt else len(rest)
-        content = rest[:end]
-        turns.append({"role": role, "content": content[1:] if content.startswith(" ") else content})
-        rest = rest[end:]
-    return turns
+# ----------------------------------------------------------------------------------- HH and TRL
+# How a row's conversation is read is one rule, shared with the importers (alignweb.conversations is
+# standard library only, so the ML core still stands alone).
 
 
 def examples_from_hh_row(row: dict[str, Any]) -> list[PreferenceExample]:
     """One HH-RLHF row -> one example: the shared turns are the prompt, the last replies differ."""
-    try:
-        chosen, rejected = row["chosen"], row["rejected"]
-    except KeyError as exc:
-        raise DataError(f"HH row lacks {exc.args[0]!r}.") from None
-    if not isinstance(chosen, str) or not isinstance(rejected, str):
+    for key in ("chosen", "rejected"):
+        if key not in row:
+            raise DataError(f"HH row lacks {key!r}.")
+    if not isinstance(row["chosen"], str) or not isinstance(row["rejected"], str):
         raise DataError("HH chosen and rejected must be text transcripts.")
-    # The prompt is the shared part up to the last "Assistant:" marker both transcripts contain. Cutting
-    # at each transcript's own last marker would misread the few HH replies that contain a stray marker.
-    common = 0
-    limit = min(len(chosen), len(rejected))
-    while common < limit and chosen[common] == rejected[common]:
-        common += 1
-    cut = chosen.rfind(ASSISTANT, 0, common)  # a marker lying wholly inside the shared prefix
-    if cut < 0:
-        raise DataError("HH transcripts must share their turns up to an '\\n\\nAssistant:' reply.")
-    prompt = parse_hh_transcript(chosen[:cut]) if cut else []
-    return [
-        PreferenceExample(
-            prompt=prompt,
-            chosen=_strip_one_space(chosen[cut + len(ASSISTANT) :]),
-            rejected=_strip_one_space(rejected[cut + len(ASSISTANT) :]),
-            **_optional_fields(row),
-        )
-    ]
-
-
-def _strip_one_space(text: str) -> str:
-    return text[1:] if text.startswith(" ") else text
-
-
-# --------------------------------------------------------------------------------------------- TRL
+    return [_example(conversations.hh_preference, row["chosen"], row["rejected"], row=row)]
 
 
 def examples_from_trl_row(row: dict[str, Any]) -> list[PreferenceExample]:
     """A TRL preference row, plain or conversational, with an explicit or implicit prompt.
 
     Explicit: {"prompt": ..., "chosen": ..., "rejected": ...}. Implicit: only chosen/rejected, whose
-    longest common prefix (of characters, or of turns for conversations) is the prompt.
+    longest common prefix (of characters, or of turns for conversations) is the prompt. A plain
+    prompt in the HH layout ("\\n\\nHuman: ...\\n\\nAssistant:") is read as that conversation, so it
+    goes through the chat template like any other.
     """
-    if "chosen" not in row or "rejected" not in row:
-        raise DataError("A TRL preference row needs 'chosen' and 'rejected'.")
-    chosen, rejected = row["chosen"], row["rejected"]
-    prompt = row.get("prompt")
-    if prompt is None:
-        prompt, chosen, rejected = _split_implicit_prompt(chosen, rejected)
-    if isinstance(chosen, list) or isinstance(rejected, list):
-        chosen, rejected = _final_assistant_text(chosen), _final_assistant_text(rejected)
-    return [PreferenceExample(prompt=prompt, chosen=chosen, rejected=rejected, **_optional_fields(row))]
+    return [_example(conversations.trl_preference, row, row=row)]
 
 
-def _split_implicit_prompt(chosen: Any, rejected: Any) -> tuple[Any, Any, Any]:
-    if isinstance(chosen, list) and isinstance(rejected, list):
-        n = 0
-        while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
-            n += 1
-        return chosen[:n], chosen[n:], rejected[n:]
-    if isinstance(chosen, str) and isinstance(rejected, str):
-        n = 0
-        while n < min(len(chosen), len(rejected)) and chosen[n] == rejected[n]:
-            n += 1
-        # Same rule as TRL's extract_prompt: a space shared before the difference belongs to the reply.
-        if n > 0 and chosen[n - 1] == " ":
-            n -= 1
-        return chosen[:n], chosen[n:], rejected[n:]
-    raise DataError("chosen and rejected must both be text or both be lists of turns.")
-
-
-def _final_assistant_text(turns: Any) -> str:
-    if isinstance(turns, str):
-        return turns
-    if not isinstance(turns, list) or len(turns) != 1 or not isinstance(turns[0], dict):
-        raise DataError(
-            "A conversational chosen/rejected must be exactly one assistant turn after the prompt."
-        )
-    if turns[0].get("role") != "assistant":
-        raise DataError(f"The reply turn must have role 'assistant', got {turns[0].get('role')!r}.")
-    return str(turns[0].get("content", ""))
+def _example(parse, *args, row: dict[str, Any]) -> PreferenceExample:
+    try:
+        pair = parse(*args)
+    except conversations.ConversationError as exc:
+        raise DataError(str(exc)) from None
+    return PreferenceExample(
+        prompt=pair.prompt, chosen=pair.chosen, rejected=pair.rejected, **_optional_fields(row)
+    )
 
 
 def _optional_fields(row: dict[str, Any]) -> dict[str, Any]:
@@ -184,21 +110,11 @@ def _optional_fields(row: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------- files
 
 
-def is_hh_row(row: dict[str, Any]) -> bool:
-    chosen = row.get("chosen")
-    return (
-        "prompt" not in row
-        and isinstance(chosen, str)
-        and isinstance(row.get("rejected"), str)
-        and ASSISTANT in chosen
-        and (chosen.startswith(HUMAN) or chosen.startswith("Human:"))
-    )
-
-
 def example_from_row(row: dict[str, Any]) -> list[PreferenceExample]:
+    """An HH or TRL row: HH rows are TRL rows whose implicit prompt is a transcript."""
     if not isinstance(row, dict):
         raise DataError(f"Each line must be a JSON object, got {type(row).__name__}.")
-    return examples_from_hh_row(row) if is_hh_row(row) else examples_from_trl_row(row)
+    return examples_from_trl_row(row)
 
 
 def read_preference_jsonl(path: str | Path) -> list[PreferenceExample]:

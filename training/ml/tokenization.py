@@ -35,13 +35,16 @@ class Layout:
         return len(self.head) + len(self.middle) + len(self.tail)
 
 
-def layout_for(tokenizer, *, is_encoder: bool) -> Layout:
+def layout_for(tokenizer, *, is_encoder: bool, templated: bool | None = None) -> Layout:
+    """``templated``: whether the text came from the chat template (default: whether there is one)."""
     cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     if is_encoder and cls_id is not None and sep_id is not None:
         return Layout([cls_id], [sep_id], [sep_id])
     eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
     bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    if getattr(tokenizer, "chat_template", None):
+    if templated is None:
+        templated = bool(getattr(tokenizer, "chat_template", None))
+    if templated:
         # Chat templates write their own start tokens into the text and end each turn themselves.
         return Layout([], [], [])
     return Layout(bos if is_encoder or bos != eos else [], [], eos)
@@ -77,8 +80,9 @@ class TokenizedPairs:
         }
 
 
-def _prompt_and_responses(tokenizer, ex: PreferenceExample) -> tuple[str, str, str]:
-    """Texts of the prompt and of the two replies, such that prompt + reply is the full sequence."""
+def _prompt_and_responses(tokenizer, ex: PreferenceExample) -> tuple[str, str, str, bool]:
+    """Texts of the prompt and of the two replies, such that prompt + reply is the full sequence,
+    and whether the chat template wrote them (then it also wrote the end of each reply)."""
     if isinstance(ex.prompt, list):
         if getattr(tokenizer, "chat_template", None):
             prompt = tokenizer.apply_chat_template(ex.prompt, add_generation_prompt=True, tokenize=False)
@@ -89,11 +93,12 @@ def _prompt_and_responses(tokenizer, ex: PreferenceExample) -> tuple[str, str, s
                 )
                 if not full.startswith(prompt):
                     # Some templates rewrite earlier turns; fall back to the plain rendering for all.
-                    return render_conversation(ex.prompt), " " + ex.chosen, " " + ex.rejected
+                    return render_conversation(ex.prompt), " " + ex.chosen, " " + ex.rejected, False
                 replies.append(full[len(prompt) :])
-            return prompt, replies[0], replies[1]
-        return render_conversation(ex.prompt), " " + ex.chosen, " " + ex.rejected
-    return ex.prompt, ex.chosen, ex.rejected
+            return prompt, replies[0], replies[1], True
+        return render_conversation(ex.prompt), " " + ex.chosen, " " + ex.rejected, False
+    # Plain text is used as it is (the TRL convention), and like TRL it still ends with EOS.
+    return ex.prompt, ex.chosen, ex.rejected, False
 
 
 def tokenize_pairs(
@@ -112,17 +117,19 @@ def tokenize_pairs(
     the prompt keeps its last `budget - longest reply` tokens; if that leaves under a quarter of the
     budget, the prompt keeps its last quarter and the replies keep their starts. Nothing is dropped.
     """
-    layout = layout_for(tokenizer, is_encoder=is_encoder)
-    budget = max_length - layout.n_special
-    if budget < 2:
-        raise ValueError(f"max_length={max_length} leaves no room for a prompt and a reply.")
+    layouts = {t: layout_for(tokenizer, is_encoder=is_encoder, templated=t) for t in (False, True)}
     texts = [_prompt_and_responses(tokenizer, ex) for ex in examples]
     if not texts:
         return TokenizedPairs()
     # verbose=False: we truncate below, so the tokenizer's "longer than the maximum" warning is noise.
-    enc = tokenizer([t for trio in texts for t in trio], add_special_tokens=False, verbose=False)["input_ids"]
+    flat = [text for prompt, chosen, rejected, _ in texts for text in (prompt, chosen, rejected)]
+    enc = tokenizer(flat, add_special_tokens=False, verbose=False)["input_ids"]
     out = TokenizedPairs()
     for i, ex in enumerate(examples):
+        layout = layouts[texts[i][3]]
+        budget = max_length - layout.n_special
+        if budget < 2:
+            raise ValueError(f"max_length={max_length} leaves no room for a prompt and a reply.")
         p, c, r = enc[3 * i], enc[3 * i + 1], enc[3 * i + 2]
         p_cap = budget - max(len(c), len(r))
         floor = min(len(p), budget // 4)

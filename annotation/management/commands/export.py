@@ -25,7 +25,20 @@ class Command(BaseCommand):
         parser.add_argument("--out", required=True, help="The file to write (replaced atomically).")
         parser.add_argument("--aggregation", choices=AGGREGATIONS, default="majority")
         parser.add_argument("--ties", choices=TIE_POLICIES, default="exclude", help="Pair formats only.")
-        parser.add_argument("--conversational", action="store_true", help="trl: chat messages, not text.")
+        layout = parser.add_mutually_exclusive_group()
+        layout.add_argument(
+            "--conversational",
+            dest="conversational",
+            action="store_true",
+            default=True,
+            help="trl: chat messages (the default).",
+        )
+        layout.add_argument(
+            "--plain",
+            dest="conversational",
+            action="store_false",
+            help='trl: text in the HH layout, the prompt ending with "\\n\\nAssistant:".',
+        )
         parser.add_argument("--no-imported", action="store_true", help="Leave imported labels out.")
         parser.add_argument("--real-annotators", action="store_true", help="Usernames, not pseudonyms.")
         parser.add_argument("--from", dest="date_from", help="First day of judgements (YYYY-MM-DD).")
