@@ -145,7 +145,8 @@ def test_the_ml_core_imports_neither_django_nor_the_apps():
 
 def test_the_shared_conversation_parser_imports_nothing_of_the_project_or_a_framework():
     def forbidden(name: str) -> bool:
-        return name.split(".")[0] in ("django", "rest_framework", "celery", "annotation", "alignweb", "training")
+        project_or_framework = ("django", "rest_framework", "celery", "annotation", "alignweb", "training")
+        return name.split(".")[0] in project_or_framework
 
     assert violations("alignweb.conversations", forbidden) == []
 
