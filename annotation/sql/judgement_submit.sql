@@ -1,20 +1,3 @@
-"""PostgreSQL only: a judgement in one call, its label-scheme checks included.
-
-Replaces ``annotation_judgement_store`` (0004), which needed the caller to read the assignment and
-its project first to validate the input: one round trip per submit, and a round trip was the
-largest cost left per request (bench/annotation_load.py). The checks that depend on the project
-(ties, "both bad", pairs for left/right, strength against the scale, the rationale policy) are
-made here, under the assignment's row lock; when they fail, the function stores nothing and hands
-back the label scheme, and ``annotation.services.judgements`` runs its own checks on it to name the
-problem. Those Python checks stay the definition: a test runs both over every combination of
-scheme and input and requires that this function never accepts what they refuse.
-"""
-
-import importlib
-
-from django.db import migrations
-
-SUBMIT_SQL = """
 CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     p_assignment bigint,
     p_user integer,
@@ -23,9 +6,10 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     p_strength smallint,
     p_rationale text,
     p_duration_ms integer,
-    p_created_at timestamptz,
-    p_now timestamptz
-) RETURNS TABLE (
+    p_created_at timestamp with time zone,
+    p_now timestamp with time zone
+)
+RETURNS TABLE (
     outcome text,
     judgement_id bigint,
     judgement_comparison_id bigint,
@@ -35,7 +19,7 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     judgement_duration_ms integer,
     judgement_display_order jsonb,
     judgement_left_response_id bigint,
-    judgement_created_at timestamptz,
+    judgement_created_at timestamp with time zone,
     scheme_status text,
     scheme_project_id bigint,
     scheme_slug text,
@@ -45,8 +29,8 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     scheme_rationale text,
     scheme_overlap integer
 )
-LANGUAGE plpgsql VOLATILE
-AS $fn$
+LANGUAGE plpgsql
+AS $function$
 DECLARE
     v_order jsonb;
     v_choice text;
@@ -163,37 +147,4 @@ BEGIN
     outcome := 'stored';
     RETURN NEXT;
 END
-$fn$;
-"""
-
-DROP_STORE_SQL = """
-DROP FUNCTION IF EXISTS annotation_judgement_store(bigint, integer, boolean, text, smallint, text,
-                                                   integer, timestamptz, timestamptz);
-"""
-
-DROP_SUBMIT_SQL = """
-DROP FUNCTION IF EXISTS annotation_judgement_submit(bigint, integer, boolean, text, smallint, text,
-                                                    integer, timestamptz, timestamptz);
-"""
-
-
-def create_function(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite validates and stores step by step, from Python
-    schema_editor.execute(SUBMIT_SQL, params=None)
-    schema_editor.execute(DROP_STORE_SQL, params=None)
-
-
-def drop_function(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(DROP_SUBMIT_SQL, params=None)
-    # Going back to 0004 means its store function again.
-    module = importlib.import_module("annotation.migrations.0004_queue_functions_postgres")
-    schema_editor.execute(module.STORE_SQL, params=None)
-
-
-class Migration(migrations.Migration):
-    dependencies = [("annotation", "0004_queue_functions_postgres")]
-
-    operations = [migrations.RunPython(create_function, drop_function)]
+$function$;

@@ -1,28 +1,21 @@
-"""PostgreSQL only: "next" by project slug, the caller's role checked in the same call.
-
-The API's "next" first looked the project and the caller's role up (one round trip), then called
-``annotation_queue_next`` (0004). ``annotation_queue_next_in`` does the lookup itself and calls it:
-one round trip for the whole request after the token. The rules are those of
-``annotation.permissions.project_for_action``: superusers act as admins of every project, anyone
-else needs a membership whose role is in the allowed set; an outsider gets 'no-project' (a 404),
-a member with another role gets 'forbidden' and their role (a 403 that names it).
-"""
-
-from django.db import migrations
-
-NEXT_IN_SQL = """
+-- "Next" by project slug, the caller's role checked in the same call: superusers act as admins
+-- of every project, anyone else needs a membership whose role is in p_roles. An outsider gets
+-- 'no-project' (a 404), a member with another role 'forbidden' and their role (a 403 naming it).
+-- Gold first with probability gold_rate (p_gold_draw is the caller's uniform draw), the other
+-- queue as the fallback, so an annotator is never told "done" while either has work.
 CREATE OR REPLACE FUNCTION annotation_queue_next_in(
     p_user integer,
     p_superuser boolean,
     p_slug text,
     p_roles text[],
-    p_now timestamptz,
-    p_leased_at timestamptz,
+    p_now timestamp with time zone,
+    p_leased_at timestamp with time zone,
     p_gold_draw double precision,
     p_shuffle integer[],
     p_expire_batch integer,
     p_progress_cap integer
-) RETURNS TABLE (
+)
+RETURNS TABLE (
     outcome text,
     member_role text,
     project_id bigint,
@@ -31,8 +24,8 @@ CREATE OR REPLACE FUNCTION annotation_queue_next_in(
     project_overlap integer,
     lease_id bigint,
     lease_display_order jsonb,
-    lease_leased_at timestamptz,
-    lease_expires_at timestamptz,
+    lease_leased_at timestamp with time zone,
+    lease_expires_at timestamp with time zone,
     item_id bigint,
     item_prompt_id bigint,
     item_open_slots integer,
@@ -41,8 +34,8 @@ CREATE OR REPLACE FUNCTION annotation_queue_next_in(
     progress_done bigint,
     progress_open bigint
 )
-LANGUAGE plpgsql VOLATILE
-AS $fn$
+LANGUAGE plpgsql
+AS $function$
 DECLARE
     v_queues boolean[];
 BEGIN
@@ -85,26 +78,4 @@ BEGIN
     outcome := CASE WHEN FOUND THEN 'leased' ELSE 'empty' END;
     RETURN NEXT;
 END
-$fn$;
-"""
-
-DROP_SQL = """
-DROP FUNCTION IF EXISTS annotation_queue_next_in(integer, boolean, text, text[], timestamptz, timestamptz,
-                                                 double precision, integer[], integer, integer);
-"""
-
-
-def create_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(NEXT_IN_SQL, params=None)
-
-
-def drop_function(apps, schema_editor):
-    if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(DROP_SQL, params=None)
-
-
-class Migration(migrations.Migration):
-    dependencies = [("annotation", "0005_judgement_submit_postgres")]
-
-    operations = [migrations.RunPython(create_function, drop_function)]
+$function$;
