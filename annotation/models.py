@@ -131,8 +131,8 @@ class Response(models.Model):
 
     class Meta:
         constraints = [
-            # Two partial constraints rather than nulls_distinct=False, which SQLite cannot enforce:
-            # an imported text is stored once per prompt, a generated one once per model version.
+            # Two partial constraints: an imported text is stored once per prompt, a generated
+            # one once per model version.
             models.UniqueConstraint(
                 fields=["prompt", "content_hash"],
                 name="imported_response_unique_per_prompt",

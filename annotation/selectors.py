@@ -75,14 +75,7 @@ def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, st
         if project is None:
             raise Http404("No such project.")
         return project, Role.ADMIN
-    if connection.vendor != "postgresql":
-        # Other databases hand some columns over raw (SQLite: dates as text); the raw queryset
-        # applies the backend's converters.
-        rows = list(Project.objects.raw("SELECT p.*, m.role AS member_role" + _MEMBER_JOIN, [user.pk, slug]))
-        if not rows:
-            raise Http404("No such project.")
-        return rows[0], rows[0].member_role
-    # PostgreSQL: a plain cursor and the fields' own converters (JSON columns arrive as text); the
+    # A plain cursor and the fields' own converters (JSON columns arrive as text); the
     # raw queryset's machinery cost more Python time than the query (py-spy, annotation bench).
     sql, attnames, converters = _project_query()
     with connection.cursor() as cursor:
@@ -106,7 +99,7 @@ _MEMBER_JOIN = (
 
 @cache
 def _project_query() -> tuple[str, list[str], list]:
-    """The PostgreSQL lookup, its columns' attribute names and converters, built once per process."""
+    """The lookup, its columns' attribute names and converters, built once per process."""
     fields = Project._meta.concrete_fields
     columns = ", ".join(f"p.{connection.ops.quote_name(field.column)}" for field in fields)
     return (

@@ -3,7 +3,7 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit_by_token(
     p_key text,
     p_assignment bigint,
     p_choice_shown text,
-    p_strength smallint,
+    p_strength integer,
     p_rationale text,
     p_duration_ms integer,
     p_created_at timestamp with time zone,

@@ -15,11 +15,11 @@ CREATE OR REPLACE FUNCTION annotation_queue_next(
     p_now timestamp with time zone,
     p_leased_at timestamp with time zone,
     p_expires_at timestamp with time zone,
-    p_queues boolean[],
+    p_gold_rate double precision,
+    p_gold_draw double precision,
     p_shuffle integer[],
     p_expire_batch integer,
-    p_progress_cap integer,
-    p_serve_gold boolean
+    p_progress_cap integer
 )
 RETURNS TABLE (
     lease_id bigint,
@@ -37,6 +37,7 @@ RETURNS TABLE (
 LANGUAGE plpgsql
 AS $function$
 DECLARE
+    v_queues boolean[];
     v_gold boolean;
     v_found boolean := false;
     v_expired_ids bigint[];
@@ -44,6 +45,13 @@ DECLARE
     v_relet bigint;
     v_waits integer := 0;
 BEGIN
+    -- Which queue to try first: gold items at gold_rate (p_gold_draw is the caller's uniform draw),
+    -- regular ones otherwise; the other queue is the fallback, so an annotator is never told
+    -- "done" while either has work. Projects with gold_rate 0 never serve gold items.
+    v_queues := CASE WHEN p_gold_rate <= 0 THEN ARRAY[false]
+                     WHEN p_gold_draw < p_gold_rate THEN ARRAY[true, false]
+                     ELSE ARRAY[false, true] END;
+
     -- One annotator's requests (two tabs, a double click) run one after the other.
     PERFORM 1 FROM auth_user u WHERE u.id = p_user FOR NO KEY UPDATE;
 
@@ -86,7 +94,7 @@ BEGIN
         -- The best open item this annotator has not touched and nobody is taking right now:
         -- the partial index comparison_queue from the top, SKIP LOCKED.
         LOOP
-        FOREACH v_gold IN ARRAY p_queues LOOP
+        FOREACH v_gold IN ARRAY v_queues LOOP
             SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots,
                    (SELECT o.id FROM annotation_assignment o
                      WHERE o.comparison_id = c.id AND o.annotator_id = p_user)
@@ -108,7 +116,7 @@ BEGIN
             EXIT WHEN v_found OR v_waits >= 20 OR NOT EXISTS (
                 SELECT /* queue:locked-open */ 1
                   FROM annotation_comparison c
-                 WHERE c.project_id = p_project AND c.is_gold = ANY (p_queues) AND c.open_slots > 0
+                 WHERE c.project_id = p_project AND c.is_gold = ANY (v_queues) AND c.open_slots > 0
                    AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
                                     WHERE t.comparison_id = c.id AND t.annotator_id = p_user
                                       AND t.status <> 'expired'));
@@ -160,7 +168,7 @@ BEGIN
                    SELECT t.judgements FROM annotation_judgementtally t
                     WHERE t.annotator_id = p_user AND t.project_id = p_project), 0)
           INTO progress_done;
-        IF p_serve_gold THEN
+        IF p_gold_rate > 0 THEN
             SELECT /* queue:progress */ count(*) INTO progress_open FROM (
                 SELECT c.id FROM annotation_comparison c
                  WHERE c.project_id = p_project AND c.open_slots > 0

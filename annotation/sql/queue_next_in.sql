@@ -1,8 +1,6 @@
 -- "Next" by project slug, the caller's role checked in the same call: superusers act as admins
 -- of every project, anyone else needs a membership whose role is in p_roles. An outsider gets
 -- 'no-project' (a 404), a member with another role 'forbidden' and their role (a 403 naming it).
--- Gold first with probability gold_rate (p_gold_draw is the caller's uniform draw), the other
--- queue as the fallback, so an annotator is never told "done" while either has work.
 CREATE OR REPLACE FUNCTION annotation_queue_next_in(
     p_user integer,
     p_superuser boolean,
@@ -36,8 +34,6 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 AS $function$
-DECLARE
-    v_queues boolean[];
 BEGIN
     IF p_superuser THEN
         SELECT /* queue:project */ p.id, p.gold_rate, p.lease_seconds, p.overlap, 'admin'
@@ -61,10 +57,6 @@ BEGIN
         RETURN;
     END IF;
 
-    -- annotation.services.queue._queue_order: gold first at gold_rate, the other queue as fallback.
-    v_queues := CASE WHEN project_gold_rate <= 0 THEN ARRAY[false]
-                     WHEN p_gold_draw < project_gold_rate THEN ARRAY[true, false]
-                     ELSE ARRAY[false, true] END;
     SELECT n.lease_id, n.lease_display_order, n.lease_leased_at, n.lease_expires_at, n.item_id,
            n.item_prompt_id, n.item_open_slots, n.item_messages, n.item_slots, n.progress_done,
            n.progress_open
@@ -72,9 +64,8 @@ BEGIN
            item_prompt_id, item_open_slots, item_messages, item_slots, progress_done,
            progress_open
       FROM annotation_queue_next(p_user, project_id, p_now, p_leased_at,
-                                 p_now + make_interval(secs => project_lease_seconds), v_queues,
-                                 p_shuffle, p_expire_batch, p_progress_cap,
-                                 project_gold_rate > 0) AS n;
+                                 p_now + make_interval(secs => project_lease_seconds), project_gold_rate,
+                                 p_gold_draw, p_shuffle, p_expire_batch, p_progress_cap) AS n;
     outcome := CASE WHEN FOUND THEN 'leased' ELSE 'empty' END;
     RETURN NEXT;
 END
