@@ -1,9 +1,9 @@
 """JudgementTally: the database's own count of each annotator's judgements per project (kept by
-annotation/sql/judgement_tally.sql), which "next" reads as "done". Every test compares it with a real count of the judgements."""
+annotation/sql/judgement_tally.sql), which "next" reads as "done". Every test compares it with
+a real count of the judgements."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Count, ProtectedError
 from django.urls import reverse
 
@@ -13,7 +13,8 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
+
 
 def real_counts() -> dict:
     rows = (

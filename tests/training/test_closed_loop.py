@@ -17,7 +17,7 @@ from training.services import runs
 from training.services.closed_loop import closed_loop_start
 from training.services.registry import version_promote
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo runs on SQLite
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
