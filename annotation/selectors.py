@@ -110,13 +110,13 @@ def _project_query() -> tuple[str, list[str], list]:
 
 
 # "done" is the annotator's row of JudgementTally, which triggers on annotation_judgement keep
-# (migration 0008): one probe of its unique index, where counting their judgements grew with their
+# (annotation/sql/judgement_tally.sql): one probe of its unique index, where counting their judgements grew with their
 # work. "left" is written so PostgreSQL can only walk an index: the queue index in queue order up
 # to the cap (without the ORDER BY it picked the primary key, and walked other projects' rows
 # first). The items this annotator touched are excluded with NOT IN, which PostgreSQL hashes once;
 # NOT EXISTS became a nested loop that compared every walked item with every touched one (2.4 ms
 # of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
-# annotation_queue_next (migrations 0004, 0008) reads the same two figures on PostgreSQL.
+# annotation_queue_next (annotation/sql/queue_next.sql) reads the same two figures in its own call.
 _PROGRESS_SQL = """
 SELECT /* queue:progress */
   coalesce((SELECT t.judgements FROM annotation_judgementtally t
@@ -164,7 +164,7 @@ def project_progress(
 def progress_from_counts(*, done: int, open_to_them: int, held: int) -> dict:
     """The progress answer from its counts; ``open_to_them`` counted up to ``PROGRESS_LEFT_CAP + 1``.
 
-    Shared with the queue's PostgreSQL function, which counts the same two things in its own call.
+    Shared with the queue's SQL function, which counts the same two things in its own call.
     """
     capped = open_to_them > PROGRESS_LEFT_CAP
     left = min(open_to_them, PROGRESS_LEFT_CAP) + held
