@@ -110,12 +110,12 @@ def _project_query() -> tuple[str, list[str], list]:
 
 
 # "done" is the annotator's row of JudgementTally, which triggers on annotation_judgement keep
-# (annotation/sql/judgement_tally.sql): one probe of its unique index, where counting their judgements grew with their
-# work. "left" is written so PostgreSQL can only walk an index: the queue index in queue order up
-# to the cap (without the ORDER BY it picked the primary key, and walked other projects' rows
-# first). The items this annotator touched are excluded with NOT IN, which PostgreSQL hashes once;
-# NOT EXISTS became a nested loop that compared every walked item with every touched one (2.4 ms
-# of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
+# (annotation/sql/judgement_tally.sql): one probe of its unique index, where counting their
+# judgements grew with their work. "left" is written so PostgreSQL can only walk an index: the queue
+# index in queue order up to the cap (without the ORDER BY it picked the primary key, and walked
+# other projects' rows first). The items this annotator touched are excluded with NOT IN, which
+# PostgreSQL hashes once; NOT EXISTS became a nested loop that compared every walked item with every
+# touched one (2.4 ms of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
 # annotation_queue_next (annotation/sql/queue_next.sql) reads the same two figures in its own call.
 _PROGRESS_SQL = """
 SELECT /* queue:progress */
