@@ -163,28 +163,8 @@ BEGIN
      WHERE cr.comparison_id = item_id;
 
     IF p_progress_cap IS NOT NULL THEN
-        -- The same two figures as annotation.selectors.project_progress; done from the tally.
-        SELECT /* queue:progress-done */ coalesce((
-                   SELECT t.judgements FROM annotation_judgementtally t
-                    WHERE t.annotator_id = p_user AND t.project_id = p_project), 0)
-          INTO progress_done;
-        IF p_gold_rate > 0 THEN
-            SELECT /* queue:progress */ count(*) INTO progress_open FROM (
-                SELECT c.id FROM annotation_comparison c
-                 WHERE c.project_id = p_project AND c.open_slots > 0
-                   AND c.id NOT IN (SELECT t.comparison_id FROM annotation_assignment t
-                                     WHERE t.annotator_id = p_user AND t.status <> 'expired')
-                 ORDER BY c.is_gold, c.priority DESC, c.id
-                 LIMIT p_progress_cap) AS open_to_them;
-        ELSE
-            SELECT /* queue:progress */ count(*) INTO progress_open FROM (
-                SELECT c.id FROM annotation_comparison c
-                 WHERE c.project_id = p_project AND c.open_slots > 0 AND c.is_gold = false
-                   AND c.id NOT IN (SELECT t.comparison_id FROM annotation_assignment t
-                                     WHERE t.annotator_id = p_user AND t.status <> 'expired')
-                 ORDER BY c.is_gold, c.priority DESC, c.id
-                 LIMIT p_progress_cap) AS open_to_them;
-        END IF;
+        SELECT p.progress_done, p.progress_open INTO progress_done, progress_open
+          FROM annotation_progress(p_user, p_project, p_gold_rate, p_progress_cap) AS p;
     END IF;
     RETURN NEXT;
 END
