@@ -64,6 +64,19 @@ def judgement_submit(
         "now": now,
     }
     row, annotator = _call_submit(annotator=annotator, params=params)
+    return _judgement_from_answer(
+        row,
+        assignment_id=assignment_id,
+        annotator=annotator,
+        now=now,
+        given={"choice_shown": choice_shown, "strength": strength, "rationale": rationale},
+    )
+
+
+def _judgement_from_answer(
+    row, *, assignment_id: int, annotator, now: datetime, given: dict
+) -> tuple[Judgement, bool]:
+    """The stored or replayed judgement from the function's answer; a refusal raised, worded."""
     (
         outcome,
         judgement_id,
@@ -91,9 +104,7 @@ def judgement_submit(
         scheme=scheme,
     )
     if outcome not in ("stored", "replay"):
-        message, field = refusal(
-            outcome, assignment=assignment, choice_shown=choice_shown, strength=strength, rationale=rationale
-        )
+        message, field = refusal(outcome, assignment=assignment, **given)
         raise (Conflict if field == "assignment" else ValidationFailed)(message, field=field)
     if outcome == "stored":
         assignment.status = AssignmentStatus.SUBMITTED
@@ -175,7 +186,7 @@ def refusal(code: str, *, assignment, choice_shown, strength, rationale) -> tupl
     come from the same row, to name the scale or the number of responses.
     """
     scale = assignment.comparison.project.strength_scale
-    scale = scale if isinstance(scale, list) else []
+    scale = scale if isinstance(scale, list) else []  # worded only when the function found a list
     named_scale = f"0 to {len(scale) - 1} ({', '.join(map(str, scale))})"
     messages = {
         "no-left-response": (
