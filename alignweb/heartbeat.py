@@ -49,8 +49,8 @@ class Heartbeat:
                     if not self.beat():
                         return
                 except Exception:
-                    # A database restart or a locked SQLite file must not silence the beats for
-                    # good: the work would go on and be reaped as dead. Try again next time.
+                    # A database restart must not silence the beats for good: the work would go
+                    # on and be reaped as dead. Try again next time.
                     logger.exception(
                         "Heartbeat %s failed; trying again in %.0f s.", self._thread.name, self.interval
                     )

@@ -1,4 +1,4 @@
-"""A cursor for the few statements every vote runs: bound on the server and prepared (PostgreSQL).
+"""A cursor for the few statements every vote runs: bound on the server and prepared.
 
 Django's psycopg cursors bind client-side: each execute quotes every parameter into the SQL text
 and PostgreSQL parses and plans the statement anew. For the token lookup and the two function
@@ -38,10 +38,7 @@ class _PreparedCursor(Cursor):
 
 
 def prepared_cursor():
-    """A cursor (use it with ``with``) whose statements are bound on the server and prepared.
-
-    PostgreSQL only; callers keep their portable path for other databases.
-    """
+    """A cursor (use it with ``with``) whose statements are bound on the server and prepared."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each attribute of the ``connection`` proxy is a lookup
     if db.queries_logged:
         # DEBUG or assertNumQueries: Django's own cursor, whose log shows each statement with its

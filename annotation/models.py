@@ -133,8 +133,8 @@ class Response(models.Model):
 
     class Meta:
         constraints = [
-            # Two partial constraints rather than nulls_distinct=False, which SQLite cannot enforce:
-            # an imported text is stored once per prompt, a generated one once per model version.
+            # Two partial constraints: an imported text is stored once per prompt, a generated
+            # one once per model version.
             models.UniqueConstraint(
                 fields=["prompt", "content_hash"],
                 name="imported_response_unique_per_prompt",
@@ -263,13 +263,13 @@ class Judgement(models.Model):
 class JudgementTally(models.Model):
     """How many judgements one annotator has made in one project, kept by the database.
 
-    Triggers on ``annotation_judgement`` (migration 0008) keep it: an insert adds one, a delete
-    takes one off (an update only, never an insert, so deleting a project or a user in whatever
-    order Django's collector picks cannot bring back a row it has just deleted), and moving a
-    judgement to another annotator or comparison, or a comparison to another project, moves its
-    count. "Next" reads the annotator's "done" from here in one index probe instead of counting
-    their judgements on every item. A row may stay at 0 after its judgements are deleted; no row
-    reads as 0. Never written from Python.
+    Triggers on ``annotation_judgement`` (``annotation/sql/judgement_tally.sql``) keep it: an insert
+    adds one, a delete takes one off (an update only, never an insert, so deleting a project or a
+    user in whatever order Django's collector picks cannot bring back a row it has just deleted),
+    and moving a judgement to another annotator or comparison, or a comparison to another project,
+    moves its count. "Next" reads the annotator's "done" from here in one index probe instead of
+    counting their judgements on every item. A row may stay at 0 after its judgements are deleted;
+    no row reads as 0. Never written from Python.
     """
 
     annotator = models.ForeignKey(

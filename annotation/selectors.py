@@ -75,14 +75,7 @@ def project_with_role(*, user: AbstractBaseUser, slug: str) -> tuple[Project, st
         if project is None:
             raise Http404("No such project.")
         return project, Role.ADMIN
-    if connection.vendor != "postgresql":
-        # Other databases hand some columns over raw (SQLite: dates as text); the raw queryset
-        # applies the backend's converters.
-        rows = list(Project.objects.raw("SELECT p.*, m.role AS member_role" + _MEMBER_JOIN, [user.pk, slug]))
-        if not rows:
-            raise Http404("No such project.")
-        return rows[0], rows[0].member_role
-    # PostgreSQL: a plain cursor and the fields' own converters (JSON columns arrive as text); the
+    # A plain cursor and the fields' own converters (JSON columns arrive as text); the
     # raw queryset's machinery cost more Python time than the query (py-spy, annotation bench).
     sql, attnames, converters = _project_query()
     with connection.cursor() as cursor:
@@ -106,7 +99,7 @@ _MEMBER_JOIN = (
 
 @cache
 def _project_query() -> tuple[str, list[str], list]:
-    """The PostgreSQL lookup, its columns' attribute names and converters, built once per process."""
+    """The lookup, its columns' attribute names and converters, built once per process."""
     fields = Project._meta.concrete_fields
     columns = ", ".join(f"p.{connection.ops.quote_name(field.column)}" for field in fields)
     return (
@@ -116,26 +109,8 @@ def _project_query() -> tuple[str, list[str], list]:
     )
 
 
-# "done" is the annotator's row of JudgementTally, which triggers on annotation_judgement keep
-# (migration 0008): one probe of its unique index, where counting their judgements grew with their
-# work. "left" is written so PostgreSQL can only walk an index: the queue index in queue order up
-# to the cap (without the ORDER BY it picked the primary key, and walked other projects' rows
-# first). The items this annotator touched are excluded with NOT IN, which PostgreSQL hashes once;
-# NOT EXISTS became a nested loop that compared every walked item with every touched one (2.4 ms
-# of the 3 ms this statement took at 65 touched items, EXPLAIN ANALYZE).
-# annotation_queue_next (migrations 0004, 0008) reads the same two figures on PostgreSQL.
-_PROGRESS_SQL = """
-SELECT /* queue:progress */
-  coalesce((SELECT t.judgements FROM annotation_judgementtally t
-             WHERE t.annotator_id = %(user)s AND t.project_id = %(project)s), 0),
-  (SELECT count(*) FROM (
-     SELECT c.id FROM annotation_comparison c
-      WHERE c.project_id = %(project)s AND c.open_slots > 0{gold}
-        AND c.id NOT IN (SELECT t.comparison_id FROM annotation_assignment t
-                          WHERE t.annotator_id = %(user)s AND t.status <> 'expired')
-      ORDER BY c.is_gold, c.priority DESC, c.id
-      LIMIT %(cap)s) AS open_to_them)
-"""
+# The two counts are annotation_progress (annotation/sql/progress.sql), which "next" runs too.
+_PROGRESS_SQL = "SELECT /* queue:progress-call */ * FROM annotation_progress(%s, %s, %s::float8, %s)"
 
 
 def project_progress(
@@ -147,16 +122,12 @@ def project_progress(
     index probe; ``left`` the items they could still be served, including the one they hold now,
     counted up to ``PROGRESS_LEFT_CAP`` (``left_capped`` says the count stopped there): a walk of
     at most the cap's length down the queue index, less the items they touched. Neither depends on
-    the project's size; one hand-written statement, because "next" asks for this on every item.
+    the project's size. Both come from ``annotation_progress``, the function "next" runs too.
     ``held`` is how many live leases they hold here, when the caller knows (it saves a query).
     """
     now = now or timezone.now()
-    gold = "" if project.gold_rate > 0 else " AND c.is_gold = %(false)s"  # such projects never serve gold
     with connection.cursor() as cursor:
-        cursor.execute(
-            _PROGRESS_SQL.format(gold=gold),
-            {"user": annotator.pk, "project": project.pk, "cap": PROGRESS_LEFT_CAP + 1, "false": False},
-        )
+        cursor.execute(_PROGRESS_SQL, [annotator.pk, project.pk, project.gold_rate, PROGRESS_LEFT_CAP + 1])
         done, left = cursor.fetchone()
     if held is None:
         held = Assignment.objects.filter(
@@ -171,7 +142,7 @@ def project_progress(
 def progress_from_counts(*, done: int, open_to_them: int, held: int) -> dict:
     """The progress answer from its counts; ``open_to_them`` counted up to ``PROGRESS_LEFT_CAP + 1``.
 
-    Shared with the queue's PostgreSQL function, which counts the same two things in its own call.
+    Shared with the queue's SQL function, which counts the same two things in its own call.
     """
     capped = open_to_them > PROGRESS_LEFT_CAP
     left = min(open_to_them, PROGRESS_LEFT_CAP) + held

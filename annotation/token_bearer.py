@@ -1,8 +1,9 @@
 """A caller known so far only by the API token they sent, checked by the database call that needs them.
 
 Every vote is two API calls, and each one looked the token up in its own round trip before doing
-its work in another. On PostgreSQL the vote's two functions take the token's key instead
-(migration 0009): the check happens inside the call that was going to run anyway, with DRF's rules
+its work in another. The vote's two functions take the token's key instead
+(``annotation/sql/queue_next_by_token.sql``, ``judgement_submit_by_token.sql``): the check
+happens inside the call that was going to run anyway, with DRF's rules
 (an unknown key or an inactive user is refused and nothing else happens). Until then the caller is
 a ``TokenBearer``: authenticated as far as DRF's permission check goes, but with no user attributes,
 so any code that reaches for one before the check fails loudly instead of acting for nobody.
@@ -30,10 +31,10 @@ def user_for_token(key: str):
     """The token's user, looked up on its own with DRF's rules; ``TokenRefused`` if no good.
 
     Every API call not in the vote loop authenticates this way, and the ORM spent longer compiling
-    DRF's token query than PostgreSQL spent answering it (bench/annotation_load.py). On PostgreSQL
-    the row is read with a plain cursor and turned into a user directly: the raw queryset's
-    machinery (column mapping, converters) was still a fifth of an API request's Python time under
-    py-spy. The statement is prepared once per connection (``annotation.db.prepared_cursor``).
+    DRF's token query than PostgreSQL spent answering it (bench/annotation_load.py). The row is read
+    with a plain cursor and turned into a user directly: the raw queryset's machinery (column
+    mapping, converters) was still a fifth of an API request's Python time under py-spy. The
+    statement is prepared once per connection (``annotation.db.prepared_cursor``).
     """
     user = _user_by_token(key)
     if user is None:
@@ -45,7 +46,7 @@ def user_for_token(key: str):
 
 @cache
 def _user_query() -> tuple[str, list[str]]:
-    """The PostgreSQL lookup and the attribute names of its columns, built once per process."""
+    """The lookup and the attribute names of its columns, built once per process."""
     User = get_user_model()
     fields = User._meta.concrete_fields
     columns = ", ".join(f"u.{connection.ops.quote_name(field.column)}" for field in fields)
@@ -61,19 +62,13 @@ def _join() -> str:
 
 
 def _user_by_token(key: str):
-    User = get_user_model()
-    if connection.vendor != "postgresql":
-        # Other databases may hand some columns over in a raw form (SQLite: dates as text);
-        # the raw queryset applies the field converters.
-        users = list(User.objects.raw("SELECT u.*" + _join(), [key]))
-        return users[0] if users else None
     sql, attnames = _user_query()
     with prepared_cursor() as cursor:
         cursor.execute(sql, [key])
         row = cursor.fetchone()
     if row is None:
         return None
-    return User.from_db(connection.alias, attnames, row)
+    return get_user_model().from_db(connection.alias, attnames, row)
 
 
 class TokenBearer:

@@ -4,7 +4,6 @@ The lookup and its rules (``annotation.token_bearer.user_for_token``) are shared
 loop's ``TokenBearer``, which checks them inside its own database call where it can.
 """
 
-from django.db import connection
 from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
 from rest_framework.authtoken.models import Token
@@ -22,17 +21,15 @@ class TokenAuthentication(authentication.TokenAuthentication):
 
 
 class VoteLoopTokenAuthentication(TokenAuthentication):
-    """The token header read as DRF reads it, and checked by the vote's own call (PostgreSQL).
+    """The token header read as DRF reads it, and checked by the vote's own call.
 
-    For "next" and the judgement only: on PostgreSQL the caller is a ``TokenBearer``, with no query
-    yet, and the service's one database call checks the token with the same rules
-    (``annotation.token_bearer``); the view turns its ``TokenRefused`` into the same 401 as here.
-    A vote is then two round trips instead of four. Other databases look the token up first.
+    For "next" and the judgement only: the caller is a ``TokenBearer``, with no query yet, and the
+    service's one database call checks the token with the same rules (``annotation.token_bearer``);
+    the view turns its ``TokenRefused`` into the same 401 as here. A vote is then two round trips
+    instead of four.
     """
 
     def authenticate_credentials(self, key: str):
-        if connection.vendor != "postgresql":
-            return super().authenticate_credentials(key)
         return TokenBearer(key), None
 
 

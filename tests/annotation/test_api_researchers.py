@@ -10,7 +10,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def client_for(user):

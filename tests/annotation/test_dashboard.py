@@ -3,7 +3,7 @@ import pytest
 from annotation.models import Export
 from tests.factories import ComparisonFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def url(project) -> str:

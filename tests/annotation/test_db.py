@@ -1,4 +1,4 @@
-"""The prepared cursor of the hot statements: PostgreSQL only."""
+"""The prepared cursor of the hot statements."""
 
 import pytest
 from django.db import DataError, connection, transaction
@@ -9,10 +9,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, MembershipFactory
 
-pytestmark = [
-    pytest.mark.django_db,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's"),
-]
+pytestmark = pytest.mark.django_db
 
 
 def prepared(marker: str) -> int:

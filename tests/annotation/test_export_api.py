@@ -8,7 +8,7 @@ from annotation.services.export_jobs import export_run
 from annotation.tasks import export_run_task
 from tests.factories import ComparisonFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)

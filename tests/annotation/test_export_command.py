@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from annotation.models import Export
 from tests.factories import ComparisonFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

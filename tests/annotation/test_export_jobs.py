@@ -18,7 +18,7 @@ from annotation.services.exports import ExportOptions
 from annotation.tasks import export_run_task
 from tests.factories import ComparisonFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 LONG_AGO = timedelta(hours=1)
 

@@ -10,7 +10,7 @@ from annotation.services.export_jobs import export_to_file
 from annotation.services.exports import ExportOptions, export_write, pseudonym
 from tests.factories import ComparisonFactory, MembershipFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

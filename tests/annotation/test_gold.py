@@ -6,7 +6,7 @@ from annotation.quality.gold import annotators_flagged, gold_records
 from annotation.quality.report import project_quality_report
 from tests.factories import ComparisonFactory, MembershipFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def api_as(user) -> APIClient:

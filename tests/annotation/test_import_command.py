@@ -6,7 +6,7 @@ from django.core.management.base import CommandError
 
 from annotation.models import Comparison, ImportBatch
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def test_it_imports_a_file_and_prints_the_counts(project, tmp_path, capsys):

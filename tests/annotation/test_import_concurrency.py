@@ -5,7 +5,7 @@ import json
 import threading
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 
 from annotation.models import Comparison, ComparisonResponse, Prompt, Response
 from annotation.services.imports import preferences_import
@@ -19,8 +19,6 @@ ROWS = "".join(
 
 
 def test_simultaneous_imports_of_one_file_store_each_comparison_once(project):
-    if connection.vendor != "postgresql":
-        pytest.skip("SQLite serialises writers; the race this guards against is PostgreSQL's.")
     start, errors = threading.Barrier(2), []
 
     def run() -> None:

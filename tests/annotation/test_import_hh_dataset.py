@@ -17,7 +17,6 @@ HH_DEV = Path(settings.BASE_DIR).parent / "shared" / "data" / "hh-harmless-dev.j
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.sqlite_too,
     pytest.mark.skipif(not HH_DEV.is_file(), reason=f"{HH_DEV} is not here"),
 ]
 

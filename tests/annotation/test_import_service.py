@@ -9,7 +9,7 @@ from annotation.models import Comparison, ComparisonResponse, ImportBatch, Promp
 from annotation.services.imports import ImportRejected, preferences_import
 from tests.factories import ProjectFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def jsonl(*records) -> bytes:

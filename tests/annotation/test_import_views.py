@@ -10,7 +10,7 @@ from rest_framework.test import APIClient
 
 from annotation.models import Comparison, ImportBatch
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 GOOD = (
     b'{"prompt": "2+2?", "chosen": "4", "rejected": "5"}\n'

@@ -12,7 +12,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_for_annotator, leases_expire
 from tests.factories import ComparisonFactory, MembershipFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def annotate_config(response) -> dict:

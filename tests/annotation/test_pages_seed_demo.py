@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from annotation.models import Comparison, ImportBatch, Membership, Project, Prompt
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 USERNAMES = ("admin", "researcher", "annotator1", "annotator2")
 

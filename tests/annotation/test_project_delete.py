@@ -12,7 +12,7 @@ from tests.training.helpers import ModelVersionFactory, judged_pairs
 from training.models import DataSnapshot, ModelVersion, TrainingRun
 from training.services import runs
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from rest_framework.test import APIClient
 
 from tests.factories import ComparisonFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def api_as(user) -> APIClient:

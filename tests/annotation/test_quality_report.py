@@ -9,7 +9,7 @@ from annotation.quality.report import project_quality_report
 from annotation.quality.stats import cohen_kappa, krippendorff_alpha, plurality
 from tests.factories import ComparisonFactory, MembershipFactory, judgement
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The assignment queue: what "next" serves, leases, expiry, skips (PostgreSQL and SQLite)."""
+"""The assignment queue: what "next" serves, leases, expiry, skips."""
 
 import random
 from datetime import timedelta
@@ -13,7 +13,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_for_annotator, leases_expire
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def member(project, username):

@@ -11,10 +11,7 @@ from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(connection.vendor != "postgresql", reason="the benchmark seeds PostgreSQL"),
-]
+pytestmark = pytest.mark.slow
 
 
 def server_url() -> str:
@@ -59,9 +56,9 @@ def test_the_benchmark_reports_one_json_object_with_no_duplicates_or_errors():
     )
 
 
-def test_the_benchmark_refuses_sqlite_with_a_clear_message():
+def test_the_benchmark_refuses_another_database_with_a_clear_message():
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "annotation_load.py"), "--database-url", "sqlite:///x.sqlite3"],
+        [sys.executable, str(ROOT / "bench" / "annotation_load.py"), "--database-url", "mysql://localhost/x"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,4 +1,4 @@
-"""The queue under real concurrency, and its query plan: PostgreSQL only.
+"""The queue under real concurrency, and its query plan.
 
 Each thread is one annotator with its own database connection, as gunicorn threads would be.
 """
@@ -16,10 +16,6 @@ from annotation.models import Assignment, AssignmentStatus, Comparison, Judgemen
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory
-
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="row locks and SKIP LOCKED need PostgreSQL"
-)
 
 
 def run_in_threads(count, target):

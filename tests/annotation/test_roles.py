@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 from annotation.models import Membership
 from tests.factories import UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def client_for(user):

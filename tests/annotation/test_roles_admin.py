@@ -8,7 +8,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 MODELS = sorted(admin.site._registry, key=lambda model: model._meta.label)
 

@@ -4,7 +4,7 @@ from django.http import Http404
 from annotation.selectors import project_for_user, projects_for_user
 from tests.factories import ProjectFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
+pytestmark = pytest.mark.django_db
 
 
 def test_members_see_their_project(project, annotator):

@@ -1,11 +1,9 @@
-"""JudgementTally: the database's own count of each annotator's judgements per project (migration
-0008), which "next" reads as "done". Every test compares it with a real count of the judgements."""
-
-import importlib
+"""JudgementTally: the database's own count of each annotator's judgements per project (kept by
+annotation/sql/judgement_tally.sql), which "next" reads as "done". Every test compares it with
+a real count of the judgements."""
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.db.models import Count, ProtectedError
 from django.urls import reverse
 
@@ -15,9 +13,7 @@ from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
 from tests.factories import ComparisonFactory, MembershipFactory, ProjectFactory, UserFactory
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]
-
-migration = importlib.import_module("annotation.migrations.0008_judgement_tally")
+pytestmark = pytest.mark.django_db
 
 
 def real_counts() -> dict:
@@ -226,26 +222,6 @@ def test_moving_a_judgement_or_its_comparison_to_another_project_moves_its_count
 
     comparison.save()  # unchanged project: nothing moves
     assert tallies() == real_counts()
-
-
-def test_the_migrations_backfill_counts_the_judgements_already_stored(two_projects, annotator):
-    project, other, bob = two_projects
-    for _ in range(3):
-        judge_next(project, annotator)
-    judge_next(other, annotator)
-    judge_next(other, bob)
-    JudgementTally.objects.filter(project=project).delete()
-    JudgementTally.objects.filter(project=other, annotator=bob).update(judgements=9)
-
-    migration._run(connection, migration.BACKFILL)
-
-    assert_tally(
-        {
-            (annotator.pk, project.pk): 3,
-            (annotator.pk, other.pk): 1,
-            (bob.pk, other.pk): 1,
-        }
-    )
 
 
 def test_the_admin_shows_the_tally_on_the_project_page_read_only(client, two_projects, annotator):

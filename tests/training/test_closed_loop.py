@@ -4,7 +4,7 @@ promoted as its run succeeds (the reward model orders the queue, the tuned polic
 import threading
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.urls import reverse
 from rest_framework.test import APIClient
 
@@ -17,7 +17,7 @@ from training.services import runs
 from training.services.closed_loop import closed_loop_start
 from training.services.registry import version_promote
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo runs on SQLite
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
@@ -212,7 +212,6 @@ def test_the_api_starts_both_runs_and_says_they_will_be_promoted(project, judged
     assert bad.status_code == 400 and "promote_when_done" in str(bad.json())
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="row locks need PostgreSQL")
 @pytest.mark.django_db(transaction=True)
 def test_two_promotions_at_once_take_turns(project):
     """A finishing run and an admin promote two policies at the same moment. The second waits for

@@ -23,7 +23,7 @@ from training.services.generation import (
     generation_jobs_reap_stale,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from tests.training.helpers import ModelVersionFactory
 from training.models import GenerationJob, ModelVersion, VersionStatus
 from training.services.registry import version_create, version_promote
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
+pytestmark = pytest.mark.django_db
 
 
 def test_promoting_a_policy_demotes_the_previous_serving_one(project):

@@ -12,7 +12,7 @@ from training.models import ModelVersion, RunMetric, RunState, TrainingRun
 from training.services import runs
 from training.services.execution import run_execute
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
+pytestmark = pytest.mark.django_db
 
 CONFIG = {"model": "minilm-l6", "max_steps": 6}
 

@@ -11,7 +11,7 @@ from tests.factories import ComparisonFactory
 from tests.training.helpers import judge, judged_pairs, member
 from training.services.snapshots import snapshot_create, snapshot_examples
 
-pytestmark = [pytest.mark.django_db, pytest.mark.sqlite_too]  # the demo and laptops run on SQLite
+pytestmark = pytest.mark.django_db
 
 
 def test_it_records_the_ids_of_the_votes_and_a_stable_hash(project, annotator):

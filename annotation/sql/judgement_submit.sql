@@ -1,31 +1,22 @@
-"""PostgreSQL only: a judgement in one call, its label-scheme checks included.
-
-Replaces ``annotation_judgement_store`` (0004), which needed the caller to read the assignment and
-its project first to validate the input: one round trip per submit, and a round trip was the
-largest cost left per request (bench/annotation_load.py). The checks that depend on the project
-(ties, "both bad", pairs for left/right, strength against the scale, the rationale policy) are
-made here, under the assignment's row lock; when they fail, the function stores nothing and hands
-back the label scheme, and ``annotation.services.judgements`` runs its own checks on it to name the
-problem. Those Python checks stay the definition: a test runs both over every combination of
-scheme and input and requires that this function never accepts what they refuse.
-"""
-
-import importlib
-
-from django.db import migrations
-
-SUBMIT_SQL = """
+-- A judgement in one call: the caller's assignment row-locked (this serialises a double submit,
+-- a skip and the lease sweep), a replay answered with the judgement already stored, the label
+-- scheme checked, the slot settled, the judgement stored and the assignment closed. outcome is
+-- 'stored', 'replay', or why nothing was stored: 'missing' (not theirs, or a project they left),
+-- 'removed' (judged, then the judgement deleted), 'conflict' (the slot went to others),
+-- 'no-left-response', or one of the label scheme's codes below. The scheme_* columns describe
+-- the project so that the caller can word a refusal.
 CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     p_assignment bigint,
     p_user integer,
     p_members_only boolean,
     p_choice_shown text,
-    p_strength smallint,
+    p_strength integer,
     p_rationale text,
     p_duration_ms integer,
-    p_created_at timestamptz,
-    p_now timestamptz
-) RETURNS TABLE (
+    p_created_at timestamp with time zone,
+    p_now timestamp with time zone
+)
+RETURNS TABLE (
     outcome text,
     judgement_id bigint,
     judgement_comparison_id bigint,
@@ -35,7 +26,7 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     judgement_duration_ms integer,
     judgement_display_order jsonb,
     judgement_left_response_id bigint,
-    judgement_created_at timestamptz,
+    judgement_created_at timestamp with time zone,
     scheme_status text,
     scheme_project_id bigint,
     scheme_slug text,
@@ -45,13 +36,14 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     scheme_rationale text,
     scheme_overlap integer
 )
-LANGUAGE plpgsql VOLATILE
-AS $fn$
+LANGUAGE plpgsql
+AS $function$
 DECLARE
     v_order jsonb;
     v_choice text;
     v_scale integer;
-    v_valid boolean;
+    v_pair boolean;
+    v_rated boolean;
 BEGIN
     -- The caller's own assignment, row-locked: this serialises a double submit, a skip and the
     -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing'.
@@ -89,38 +81,35 @@ BEGIN
         RETURN;
     END IF;
 
-    -- The label scheme (annotation.services.judgements._checked_fields decides; this must never
-    -- accept less strictly than it does).
+    -- The label scheme. A refusal stores nothing and answers with its code in outcome, which
+    -- annotation.services.judgements turns into a message; the first rule broken is the one named.
+    -- A strength scale that is not a JSON list counts as no scale.
     v_scale := CASE WHEN jsonb_typeof(scheme_strength_scale) = 'array'
-                    THEN jsonb_array_length(scheme_strength_scale) END;
-    IF p_choice_shown = 'tie' THEN
-        v_choice := 'tie';
-        v_valid := scheme_allow_tie;
-    ELSIF p_choice_shown = 'both_bad' THEN
-        v_choice := 'both_bad';
-        v_valid := scheme_allow_both_bad;
-    ELSIF p_choice_shown IN ('left', 'right') AND jsonb_typeof(v_order) = 'array'
-          AND jsonb_array_length(v_order) = 2 THEN
-        v_choice := CASE WHEN (v_order->>(CASE WHEN p_choice_shown = 'left' THEN 0 ELSE 1 END))::integer = 0
-                         THEN 'a' ELSE 'b' END;
-        v_valid := true;
-    ELSE
-        v_valid := false;
-    END IF;
-    IF v_scale IS NULL THEN
-        v_valid := false;  -- not a list: let the Python checks say what they make of it
-    ELSIF v_choice IN ('a', 'b') AND v_scale > 0 THEN
-        v_valid := v_valid AND p_strength IS NOT NULL AND p_strength >= 0 AND p_strength < v_scale;
-    ELSE
-        v_valid := v_valid AND p_strength IS NULL;
-    END IF;
-    v_valid := v_valid AND p_rationale IS NOT NULL AND NOT (
-        (scheme_rationale = 'required' AND p_rationale = '')
-        OR (scheme_rationale = 'off' AND p_rationale <> '')
-        OR scheme_rationale NOT IN ('required', 'optional', 'off'));
-    v_valid := v_valid AND (p_duration_ms IS NULL OR p_duration_ms >= 0);
-    IF NOT coalesce(v_valid, false) THEN
-        outcome := 'invalid';
+                    THEN jsonb_array_length(scheme_strength_scale) ELSE 0 END;
+    v_pair := jsonb_typeof(v_order) = 'array' AND jsonb_array_length(v_order) = 2;
+    v_choice := CASE
+        WHEN p_choice_shown IN ('tie', 'both_bad') THEN p_choice_shown
+        WHEN p_choice_shown IN ('left', 'right') AND v_pair THEN
+            CASE WHEN (v_order->>(CASE WHEN p_choice_shown = 'left' THEN 0 ELSE 1 END))::integer = 0
+                 THEN 'a' ELSE 'b' END
+    END;
+    v_rated := v_choice IN ('a', 'b') AND v_scale > 0;
+    outcome := CASE
+        WHEN p_choice_shown IS NULL OR p_choice_shown NOT IN ('left', 'right', 'tie', 'both_bad')
+            THEN 'choice-unknown'
+        WHEN p_choice_shown = 'tie' AND NOT scheme_allow_tie THEN 'tie-not-allowed'
+        WHEN p_choice_shown = 'both_bad' AND NOT scheme_allow_both_bad THEN 'both-bad-not-allowed'
+        WHEN v_choice IS NULL THEN 'not-a-pair'
+        WHEN v_rated AND p_strength IS NULL THEN 'strength-missing'
+        WHEN v_rated AND NOT (p_strength >= 0 AND p_strength < v_scale) THEN 'strength-out-of-scale'
+        WHEN NOT v_rated AND p_strength IS NOT NULL AND v_scale > 0 THEN 'strength-on-tie'
+        WHEN NOT v_rated AND p_strength IS NOT NULL THEN 'strength-not-rated'
+        WHEN char_length(p_rationale) > 10000 THEN 'rationale-too-long'
+        WHEN scheme_rationale = 'required' AND coalesce(p_rationale, '') = '' THEN 'rationale-required'
+        WHEN scheme_rationale = 'off' AND coalesce(p_rationale, '') <> '' THEN 'rationale-off'
+        WHEN p_duration_ms < 0 THEN 'duration-negative'
+    END;
+    IF outcome IS NOT NULL THEN
         RETURN NEXT;
         RETURN;
     END IF;
@@ -153,7 +142,7 @@ BEGIN
     INSERT INTO annotation_judgement (comparison_id, annotator_id, assignment_id, choice, strength,
                                       rationale, duration_ms, display_order, left_response_id,
                                       created_at)
-    VALUES (judgement_comparison_id, p_user, p_assignment, v_choice, p_strength, p_rationale,
+    VALUES (judgement_comparison_id, p_user, p_assignment, v_choice, p_strength, coalesce(p_rationale, ''),
             p_duration_ms, v_order, judgement_left_response_id, p_created_at)
     RETURNING id, choice, strength, rationale, duration_ms, created_at
       INTO judgement_id, judgement_choice, judgement_strength, judgement_rationale,
@@ -163,37 +152,4 @@ BEGIN
     outcome := 'stored';
     RETURN NEXT;
 END
-$fn$;
-"""
-
-DROP_STORE_SQL = """
-DROP FUNCTION IF EXISTS annotation_judgement_store(bigint, integer, boolean, text, smallint, text,
-                                                   integer, timestamptz, timestamptz);
-"""
-
-DROP_SUBMIT_SQL = """
-DROP FUNCTION IF EXISTS annotation_judgement_submit(bigint, integer, boolean, text, smallint, text,
-                                                    integer, timestamptz, timestamptz);
-"""
-
-
-def create_function(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return  # SQLite validates and stores step by step, from Python
-    schema_editor.execute(SUBMIT_SQL, params=None)
-    schema_editor.execute(DROP_STORE_SQL, params=None)
-
-
-def drop_function(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(DROP_SUBMIT_SQL, params=None)
-    # Going back to 0004 means its store function again.
-    module = importlib.import_module("annotation.migrations.0004_queue_functions_postgres")
-    schema_editor.execute(module.STORE_SQL, params=None)
-
-
-class Migration(migrations.Migration):
-    dependencies = [("annotation", "0004_queue_functions_postgres")]
-
-    operations = [migrations.RunPython(create_function, drop_function)]
+$function$;

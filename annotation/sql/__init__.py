@@ -1,0 +1,44 @@
+"""The vote path's SQL: one file per PL/pgSQL function, each a whole ``CREATE OR REPLACE FUNCTION``.
+
+``annotation_<name>`` is defined in ``<name>.sql``; ``tally_triggers.sql`` attaches the two tally
+functions to their tables. Migration ``annotation.0003_vote_path_sql`` loads them all, and
+``tests/annotation/test_sql_files.py`` checks that each file is what the migrated database holds.
+To change a function, edit its file and add a migration that runs ``load(schema_editor, [name])``
+(``CREATE OR REPLACE`` replaces it in place; a changed signature needs a ``DROP FUNCTION`` first).
+"""
+
+from pathlib import Path
+
+SQL_DIR = Path(__file__).resolve().parent
+TRIGGERS = "tally_triggers"
+
+# Table and key column the functions name for the user model (queue_next locks the annotator's
+# row; the *_by_token functions join the token to its user).
+USER_TABLE = "auth_user"
+USER_PK = "id"
+
+
+def function_names() -> list[str]:
+    """Every function file's name without ``.sql`` (the function is ``annotation_<name>``)."""
+    return sorted(path.stem for path in SQL_DIR.glob("*.sql") if path.stem != TRIGGERS)
+
+
+def text(name: str) -> str:
+    return (SQL_DIR / f"{name}.sql").read_text()
+
+
+def check_user_model(user_model) -> None:
+    """Refuse a user model whose table is not the one the SQL files name."""
+    table, pk = user_model._meta.db_table, user_model._meta.pk.column
+    if (table, pk) != (USER_TABLE, USER_PK):
+        raise RuntimeError(
+            f"annotation/sql/ names the user table {USER_TABLE}({USER_PK}), but AUTH_USER_MODEL "
+            f"keeps its users in {table}({pk}). Change the files (queue_next.sql, "
+            "queue_next_by_token.sql, judgement_submit_by_token.sql) and annotation.sql.USER_TABLE."
+        )
+
+
+def load(schema_editor, names: list[str]) -> None:
+    """Run the named files (functions, or ``TRIGGERS``) in the given order."""
+    for name in names:
+        schema_editor.execute(text(name), params=None)
