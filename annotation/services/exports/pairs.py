@@ -1,0 +1,117 @@
+"""``export_pairs``: the selected comparisons of a project as format-neutral ``Pair`` records."""
+
+from collections.abc import Callable, Iterator
+
+from django.contrib.auth import get_user_model
+
+from annotation.exporters import Pair, Vote
+from annotation.models import Judgement, Project
+from annotation.services.exports.options import ExportOptions
+from annotation.services.exports.pseudonyms import pseudonym
+from annotation.sides import side_of
+from annotation.votes import SelectedComparison, model_version_names, select_votes
+
+
+def export_pairs(*, project: Project, options: ExportOptions, fast: bool = True) -> Iterator[Pair]:
+    """The filtered, aggregated comparisons of ``project`` in comparison id order, streamed.
+
+    ``fast`` picks the row source (COPY, or two cursors with ``fast=False``); both give the same
+    pairs. Run it inside a transaction (``export_write`` does) so every read sees one snapshot.
+    """
+    # Looked up before the rows stream: no other query can run on the connection during COPY.
+    version_names = model_version_names(project=project)
+    annotator_name = _annotator_names(project=project, pseudonymise=options.pseudonymise)
+    selected = select_votes(
+        project=project, filters=options.vote_filters, version_names=version_names, fast=fast
+    )
+    for comparison in selected:
+        yield _pair(comparison, _votes(comparison, annotator_name), version_names)
+
+
+def _annotator_names(*, project: Project, pseudonymise: bool) -> Callable[[int], str]:
+    """How an annotator is named in the export: a pseudonym, or the username when asked."""
+    names: dict[int, str] = {}
+    if not pseudonymise:
+        users = get_user_model().objects.filter(
+            pk__in=Judgement.objects.filter(comparison__project=project).values("annotator_id")
+        )
+        names = {user.pk: user.get_username() for user in users}
+
+    def name(annotator_id: int) -> str:
+        found = names.get(annotator_id)
+        if found is None:
+            found = names[annotator_id] = pseudonym(project=project, annotator_id=annotator_id)
+        return found
+
+    return name
+
+
+def _votes(selected: SelectedComparison, annotator_name: Callable[[int], str]) -> list[Vote]:
+    """The comparison's selected judgements, then its imported label when it counts."""
+    a_id = selected.comparison[3]
+    votes = [
+        Vote(
+            judgement_id,
+            annotator_name(annotator_id),
+            choice,
+            strength,
+            rationale,
+            duration_ms,
+            side_of(left_id, a_response_id=a_id),
+            at,
+        )
+        for (_, judgement_id, annotator_id, choice, strength, rationale, duration_ms, left_id, at) in (
+            selected.judgements
+        )
+    ]
+    if selected.imported:
+        prior_choice, prior_source = selected.comparison[10:12]
+        votes.append(
+            Vote(
+                judgement_id=None,
+                annotator=None,
+                choice=prior_choice,
+                strength=None,
+                rationale="",
+                duration_ms=None,
+                left=None,
+                created_at=None,
+                imported=True,
+                source=prior_source,
+            )
+        )
+    return votes
+
+
+def _pair(selected: SelectedComparison, votes: list[Vote], version_names: dict[int, str]) -> Pair:
+    (
+        comparison_id,
+        prompt_id,
+        messages,
+        _a_id,
+        text_a,
+        text_b,
+        version_a,
+        source_a,
+        version_b,
+        source_b,
+        _prior_choice,
+        _prior_source,
+        is_gold,
+        gold_choice,
+        _created,
+    ) = selected.comparison
+    return Pair(
+        comparison_id=comparison_id,
+        prompt_id=prompt_id,
+        messages=messages,
+        response_a=text_a,
+        response_b=text_b,
+        model_a=version_names[version_a] if version_a else source_a,
+        model_b=version_names[version_b] if version_b else source_b,
+        is_gold=is_gold,
+        gold_choice=gold_choice,
+        votes=votes,
+        label=selected.label,
+        agreement=selected.agreement,
+    )
