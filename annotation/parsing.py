@@ -56,9 +56,14 @@ def parse_fraction(
     return number
 
 
+def is_plain_int(value) -> bool:
+    """An int that is not a bool (``True`` is an int to Python, never a count to us)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def parse_positive_int(value, *, name: str, field: str | None = None, text: bool = True) -> int:
     """A whole number of at least 1; with ``text`` also as digits in a string."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+    if is_plain_int(value) and value >= 1:
         return value
     if text and isinstance(value, str) and value.isdigit() and int(value) >= 1:
         return int(value)
