@@ -20,7 +20,7 @@ def choice_for_position(position: int) -> str:
     return SIDES[position]
 
 
-def side_of(response_id: int, *, a_response_id: int) -> str:
+def side_of(response_id: int, a_response_id: int, /) -> str:
     """The canonical side (``a``/``b``) of ``response_id`` in a pair whose A is ``a_response_id``."""
     return A if response_id == a_response_id else B
 

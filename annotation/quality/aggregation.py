@@ -44,6 +44,6 @@ def aggregate(
     return plurality(counts), share
 
 
-def enough_votes(votes: int, share: float, *, min_votes: int = 1, min_agreement: float | None = None) -> bool:
+def enough_votes(votes: int, share: float, min_votes: int = 1, min_agreement: float | None = None) -> bool:
     """Whether a comparison with ``votes`` votes and agreement ``share`` passes the thresholds."""
     return votes >= max(min_votes, 1) and (min_agreement is None or share >= min_agreement)

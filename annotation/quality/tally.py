@@ -83,7 +83,7 @@ class VotePass:
             kwargs = {
                 "choice": choice,
                 "duration_ms": duration_ms,
-                "left_is_a": side_of(left_id, a_response_id=a_id) == "a",
+                "left_is_a": side_of(left_id, a_id) == "a",
                 "len_a": len_a,
                 "len_b": len_b,
                 "fast_ms": self.fast_ms,

@@ -133,5 +133,5 @@ def select_votes(
             weights = [reliability.get(row[_ANNOTATOR], UNKNOWN_RELIABILITY) for row in rows]
             weights += [UNKNOWN_RELIABILITY] if imported else []
         label, share = aggregate(choices, method, weights)
-        if enough_votes(len(choices), share, min_votes=min_votes, min_agreement=min_agreement):
+        if enough_votes(len(choices), share, min_votes, min_agreement):
             yield SelectedComparison(comparison, rows, imported, label, share)

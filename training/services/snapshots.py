@@ -4,6 +4,10 @@ A snapshot records the filters and the ids of the judgements they selected (plus
 comparisons whose imported label is used), and a sha256 over both, so a run can always say what
 it learned from. Both-bad votes and comparisons of more than two responses carry no pairwise
 preference and are left out; prompts held back for evaluation never enter training data.
+
+Votes are selected through ``annotation.votes``, the path exports read through too, so gold
+trust, agreement and imported labels mean the same in a dataset and in a run
+(``tests/training/test_exports_and_snapshots_agree.py``).
 """
 
 import hashlib

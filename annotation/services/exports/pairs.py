@@ -1,6 +1,6 @@
 """``export_pairs``: the selected comparisons of a project as format-neutral ``Pair`` records."""
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from django.contrib.auth import get_user_model
 
@@ -20,44 +20,44 @@ def export_pairs(*, project: Project, options: ExportOptions, fast: bool = True)
     """
     # Looked up before the rows stream: no other query can run on the connection during COPY.
     version_names = model_version_names(project=project)
-    annotator_name = _annotator_names(project=project, pseudonymise=options.pseudonymise)
+    names = _AnnotatorNames(project=project, pseudonymise=options.pseudonymise)
     selected = select_votes(
         project=project, filters=options.vote_filters, version_names=version_names, fast=fast
     )
     for comparison in selected:
-        yield _pair(comparison, _votes(comparison, annotator_name), version_names)
+        yield _pair(comparison, _votes(comparison, names), version_names)
 
 
-def _annotator_names(*, project: Project, pseudonymise: bool) -> Callable[[int], str]:
-    """How an annotator is named in the export: a pseudonym, or the username when asked."""
-    names: dict[int, str] = {}
-    if not pseudonymise:
-        users = get_user_model().objects.filter(
-            pk__in=Judgement.objects.filter(comparison__project=project).values("annotator_id")
-        )
-        names = {user.pk: user.get_username() for user in users}
+class _AnnotatorNames(dict):
+    """``{annotator id: name in the export}``: usernames when asked, else pseudonyms made on first
+    use (a dict subclass, so the lookup once per vote stays a plain dict lookup)."""
 
-    def name(annotator_id: int) -> str:
-        found = names.get(annotator_id)
-        if found is None:
-            found = names[annotator_id] = pseudonym(project=project, annotator_id=annotator_id)
-        return found
+    def __init__(self, *, project: Project, pseudonymise: bool) -> None:
+        super().__init__()
+        self.project = project
+        if not pseudonymise:
+            users = get_user_model().objects.filter(
+                pk__in=Judgement.objects.filter(comparison__project=project).values("annotator_id")
+            )
+            self.update({user.pk: user.get_username() for user in users})
 
-    return name
+    def __missing__(self, annotator_id: int) -> str:
+        name = self[annotator_id] = pseudonym(project=self.project, annotator_id=annotator_id)
+        return name
 
 
-def _votes(selected: SelectedComparison, annotator_name: Callable[[int], str]) -> list[Vote]:
+def _votes(selected: SelectedComparison, names: _AnnotatorNames) -> list[Vote]:
     """The comparison's selected judgements, then its imported label when it counts."""
     a_id = selected.comparison[3]
     votes = [
         Vote(
             judgement_id,
-            annotator_name(annotator_id),
+            names[annotator_id],
             choice,
             strength,
             rationale,
             duration_ms,
-            side_of(left_id, a_response_id=a_id),
+            side_of(left_id, a_id),
             at,
         )
         for (_, judgement_id, annotator_id, choice, strength, rationale, duration_ms, left_id, at) in (
