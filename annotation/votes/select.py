@@ -21,6 +21,7 @@ from annotation.votes.rows import (
 
 UNKNOWN_RELIABILITY = 0.5  # the weight of an imported label, and of an annotator never tested on gold
 _PRIOR_CHOICE = COMPARISON_FIELDS.index("prior_choice")
+_PRIOR_SOURCE = COMPARISON_FIELDS.index("prior_source")
 _CREATED = COMPARISON_FIELDS.index("created")
 _ANNOTATOR = JUDGEMENT_FIELDS.index("annotator_id")
 _CHOICE = JUDGEMENT_FIELDS.index("choice")
@@ -33,6 +34,15 @@ class SelectedComparison:
     imported: bool  # whether its imported label (prior_choice) counts as a vote
     label: str | None  # the aggregated choice; None when the votes split
     agreement: float
+
+    @property
+    def comparison_id(self) -> int:
+        return self.comparison[0]
+
+    @property
+    def prior(self) -> tuple[str, str]:
+        """(imported choice, its source); empty strings when the comparison came unlabelled."""
+        return self.comparison[_PRIOR_CHOICE], self.comparison[_PRIOR_SOURCE]
 
 
 def model_version_names(*, project: Project) -> dict[int, str]:

@@ -91,8 +91,10 @@ def snapshot_selection(*, project: Project, filters: SnapshotFilters) -> tuple[l
     rows: list[tuple] = []
     prior_rows: list[tuple] = []
     for selected in select_votes(project=project, filters=filters.vote_filters):
-        comparison_id, prior_choice = selected.comparison[0], selected.comparison[10]
-        rows += [(j[1], comparison_id, j[3], j[4]) for j in selected.judgements if j[3] in PAIRWISE_CHOICES]
+        comparison_id, (prior_choice, _) = selected.comparison_id, selected.prior
+        for _, judgement_id, _, choice, strength, *_ in selected.judgements:
+            if choice in PAIRWISE_CHOICES:
+                rows.append((judgement_id, comparison_id, choice, strength))
         if selected.imported and not selected.judgements and prior_choice in PAIRWISE_CHOICES:
             prior_rows.append((comparison_id, prior_choice))
     rows.sort()

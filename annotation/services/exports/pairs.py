@@ -9,7 +9,9 @@ from annotation.models import Judgement, Project
 from annotation.services.exports.options import ExportOptions
 from annotation.services.exports.pseudonyms import pseudonym
 from annotation.sides import side_of
-from annotation.votes import SelectedComparison, model_version_names, select_votes
+from annotation.votes import COMPARISON_FIELDS, SelectedComparison, model_version_names, select_votes
+
+_A_RESPONSE = COMPARISON_FIELDS.index("slot_a__response_id")
 
 
 def export_pairs(*, project: Project, options: ExportOptions, fast: bool = True) -> Iterator[Pair]:
@@ -48,7 +50,7 @@ class _AnnotatorNames(dict):
 
 def _votes(selected: SelectedComparison, names: _AnnotatorNames) -> list[Vote]:
     """The comparison's selected judgements, then its imported label when it counts."""
-    a_id = selected.comparison[3]
+    a_id = selected.comparison[_A_RESPONSE]
     votes = [
         Vote(
             judgement_id,
@@ -65,7 +67,7 @@ def _votes(selected: SelectedComparison, names: _AnnotatorNames) -> list[Vote]:
         )
     ]
     if selected.imported:
-        prior_choice, prior_source = selected.comparison[10:12]
+        prior_choice, prior_source = selected.prior
         votes.append(
             Vote(
                 judgement_id=None,
