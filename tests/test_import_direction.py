@@ -108,16 +108,9 @@ def violations(prefix: str, forbidden) -> list[str]:
     return sorted(set(found))
 
 
-# Files whose import of training another change of the same redesign removes (the export
-# filters move to names annotation defines). Strict: once a file is clean, the test asks for its
-# entry to go.
-PENDING = {"annotation/services/exports.py"}
-
-
 def test_annotation_never_imports_training():
     found = violations("annotation", lambda name: name == "training" or name.startswith("training."))
-    assert [line for line in found if line.split(":")[0] not in PENDING] == []
-    assert {line.split(":")[0] for line in found} == PENDING, "remove the clean files from PENDING"
+    assert found == []
 
 
 def test_alignweb_imports_neither_app():

@@ -10,6 +10,7 @@ from functools import lru_cache
 from rest_framework import serializers
 
 from annotation.models import Assignment, Choice, Comparison, ComparisonResponse, Judgement, Project, Role
+from annotation.parsing import is_plain_int
 from annotation.rendering import render_markdown
 from annotation.services.judgements import SHOWN_CHOICES
 
@@ -228,9 +229,9 @@ def judgement_input_as_sent(data) -> dict | None:
     if (
         not isinstance(choice, str)
         or choice not in SHOWN_CHOICES
-        or not (strength is None or _plain_int(strength))
+        or not (strength is None or is_plain_int(strength))
         or not isinstance(rationale, str)
-        or not (duration_ms is None or (_plain_int(duration_ms) and duration_ms >= 0))
+        or not (duration_ms is None or (is_plain_int(duration_ms) and duration_ms >= 0))
     ):
         return None
     if "\x00" in rationale or not _encodable(rationale):
@@ -250,10 +251,6 @@ def _encodable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _plain_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def judgement_payload(judgement: Judgement) -> dict:

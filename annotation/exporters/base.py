@@ -16,7 +16,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar
 
-PAIR_LABELS = ("a", "b")
+from annotation.sides import SIDES, chosen_rejected, shown_choice
+
+PAIR_LABELS = SIDES
 
 
 @dataclass(slots=True)
@@ -33,7 +35,6 @@ class Vote:
     created_at: str | dt.datetime | None  # ISO 8601 text in UTC, as the database formats it
     imported: bool = False
     source: str = ""
-    weight: float = 1.0
 
 
 @dataclass(slots=True)
@@ -56,9 +57,7 @@ class Pair:
     @property
     def chosen_rejected(self) -> tuple[str, str]:
         """(chosen, rejected) for an a/b label; for other labels A then B, in canonical order."""
-        if self.label == "b":
-            return self.response_b, self.response_a
-        return self.response_a, self.response_b
+        return chosen_rejected(self.label, self.response_a, self.response_b)
 
 
 @dataclass(frozen=True)
@@ -141,12 +140,10 @@ PAIR_COLUMNS = (
     "response_b",
 )
 
-_SHOWN = {("a", "a"): "left", ("a", "b"): "right", ("b", "b"): "left", ("b", "a"): "right"}
-
 
 def vote_values(vote: Vote) -> tuple:
     """The values of ``VOTE_COLUMNS`` for one vote (``created_at`` as ISO 8601 text)."""
-    shown = _SHOWN.get((vote.choice, vote.left), vote.choice) if vote.left else None
+    shown = shown_choice(vote.choice, left=vote.left) if vote.left else None
     return (
         vote.judgement_id,
         vote.imported,

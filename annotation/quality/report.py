@@ -18,9 +18,6 @@ Definitions (all over human judgements; imported labels are not annotators and a
 - *Fast*: judgements that took less than ``fast_ms`` milliseconds.
 """
 
-from array import array
-from collections import defaultdict
-from dataclasses import dataclass
 from itertools import groupby
 
 from django.contrib.auth import get_user_model
@@ -28,72 +25,18 @@ from django.db.models import Count, FilteredRelation, Q
 from django.db.models.functions import Length, TruncDate
 
 from annotation.models import Comparison, Judgement, Project
-from annotation.quality.gold import GOLD_MIN_JUDGEMENTS, gold_records
+from annotation.quality.gold import FLAGGED, GOLD_MIN_JUDGEMENTS, gold_records
 from annotation.quality.stats import (
     LABELS,
-    binomial_p,
     cohen_kappa,
     krippendorff_alpha,
     krippendorff_alpha_of_matrix,
-    plurality,
     rate,
 )
+from annotation.quality.tally import VotePass
 
 FAST_MS_DEFAULT = 2000  # reading two responses and a prompt in under 2 s is not careful reading
 CHUNK = 5000
-
-
-@dataclass
-class Tally:
-    """Running counts for one annotator (or the whole project)."""
-
-    judgements: int = 0
-    ties: int = 0
-    both_bad: int = 0
-    decisive: int = 0
-    left: int = 0
-    length_decisive: int = 0
-    longer: int = 0
-    length_gap_sum: int = 0
-    timed: int = 0
-    fast: int = 0
-    majority_seen: int = 0
-    majority_agree: int = 0
-    kappa_weighted_sum: float = 0.0
-    kappa_items: int = 0
-
-    def add(self, *, choice: str, duration_ms, left_is_a: bool, len_a, len_b, fast_ms: int) -> None:
-        self.judgements += 1
-        if choice == "tie":
-            self.ties += 1
-        elif choice == "both_bad":
-            self.both_bad += 1
-        else:
-            self.decisive += 1
-            chose_a = choice == "a"
-            self.left += chose_a == left_is_a
-            if len_a is not None and len_b is not None and len_a != len_b:
-                self.length_decisive += 1
-                self.longer += chose_a == (len_a > len_b)
-                self.length_gap_sum += (len_a - len_b) if chose_a else (len_b - len_a)
-        if duration_ms is not None:
-            self.timed += 1
-            self.fast += duration_ms < fast_ms
-
-    def bias(self, fast_ms: int) -> dict:
-        return {
-            "decisive": self.decisive,
-            "left_rate": rate(self.left, self.decisive),
-            "left_p": binomial_p(self.left, self.decisive),
-            "length_decisive": self.length_decisive,
-            "longer_rate": rate(self.longer, self.length_decisive),
-            "longer_p": binomial_p(self.longer, self.length_decisive),
-            "mean_length_gap": rate(self.length_gap_sum, self.length_decisive),
-            "fast_ms": fast_ms,
-            "fast_rate": rate(self.fast, self.timed),
-            "tie_rate": rate(self.ties, self.judgements),
-            "both_bad_rate": rate(self.both_bad, self.judgements),
-        }
 
 
 def _judgement_rows(project: Project):
@@ -155,62 +98,20 @@ def _alpha_without_each(unit_counts, voted_units, voted_labels) -> dict[int, flo
     return result
 
 
-def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) -> dict:
-    """Everything the dashboard and ``GET /api/projects/{slug}/quality/`` show. JSON-ready."""
-    overall = Tally()
-    per_annotator: dict[int, Tally] = defaultdict(Tally)
-    confusions: dict[tuple[int, int], dict[tuple[str, str], int]] = defaultdict(lambda: defaultdict(int))
-    unit_counts: list[dict[str, int]] = []
-    # Where each annotator voted among units with overlap: (unit index, label index), compactly.
-    voted_units: dict[int, array] = defaultdict(lambda: array("l"))
-    voted_labels: dict[int, array] = defaultdict(lambda: array("b"))
-    majority_votes = majority_agree = 0
-
+def _read_votes(project: Project, fast_ms: int) -> VotePass:
+    votes = VotePass(fast_ms=fast_ms)
     for _comparison_id, rows in groupby(_judgement_rows(project), key=lambda row: row[0]):
-        votes = []
-        for _, annotator_id, choice, duration_ms, left_id, a_id, len_a, len_b in rows:
-            kwargs = {
-                "choice": choice,
-                "duration_ms": duration_ms,
-                "left_is_a": left_id == a_id,
-                "len_a": len_a,
-                "len_b": len_b,
-                "fast_ms": fast_ms,
-            }
-            overall.add(**kwargs)
-            per_annotator[annotator_id].add(**kwargs)
-            votes.append((annotator_id, choice))
-        if len(votes) < 2:
-            continue
-        counts: dict[str, int] = defaultdict(int)
-        for _, choice in votes:
-            counts[choice] += 1
-        for annotator_id, choice in votes:
-            voted_units[annotator_id].append(len(unit_counts))
-            voted_labels[annotator_id].append(LABELS.index(choice))
-        unit_counts.append(dict(counts))
-        winner = plurality(counts)
-        majority_votes += len(votes)
-        majority_agree += counts[winner] if winner else 0
-        for annotator_id, choice in votes:
-            counts[choice] -= 1
-            others = plurality(counts)
-            counts[choice] += 1
-            if others is not None:
-                tally = per_annotator[annotator_id]
-                tally.majority_seen += 1
-                tally.majority_agree += choice == others
-        for i, (first, first_choice) in enumerate(votes):
-            for second, second_choice in votes[i + 1 :]:
-                if first < second:
-                    confusions[(first, second)][(first_choice, second_choice)] += 1
-                else:
-                    confusions[(second, first)][(second_choice, first_choice)] += 1
+        votes.add_comparison(rows)
+    return votes
 
+
+def _pairwise_kappa(votes: VotePass) -> tuple[list[dict], float | None]:
+    """Cohen's kappa of every annotator pair, and their mean weighted by shared items; each
+    annotator's tally gets their own weighted sum."""
     pairwise = []
     kappa_sum = 0.0
     kappa_items = 0
-    for (first, second), confusion in sorted(confusions.items()):
+    for (first, second), confusion in sorted(votes.confusions.items()):
         items = sum(confusion.values())
         kappa = cohen_kappa(confusion)
         pairwise.append({"annotators": [first, second], "items": items, "kappa": kappa})
@@ -219,70 +120,97 @@ def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) 
         kappa_sum += kappa * items
         kappa_items += items
         for annotator_id in (first, second):
-            per_annotator[annotator_id].kappa_weighted_sum += kappa * items
-            per_annotator[annotator_id].kappa_items += items
+            votes.per_annotator[annotator_id].kappa_weighted_sum += kappa * items
+            votes.per_annotator[annotator_id].kappa_items += items
+    return pairwise, rate(kappa_sum, kappa_items)
 
-    alpha_without = _alpha_without_each(unit_counts, voted_units, voted_labels)
-    gold = gold_records(project=project)
-    threshold = project.gold_accuracy_threshold
-    names = dict(
-        get_user_model()
-        .objects.filter(pk__in=set(per_annotator) | set(gold))
-        .values_list("pk", get_user_model().USERNAME_FIELD)
-    )
-    for row in pairwise:
-        row["usernames"] = [names.get(pk, str(pk)) for pk in row["annotators"]]
 
-    annotators = []
-    for annotator_id in sorted(set(per_annotator) | set(gold), key=lambda pk: names.get(pk, "")):
-        tally = per_annotator[annotator_id]
-        record = gold.get(annotator_id)
-        annotators.append(
-            {
-                "id": annotator_id,
-                "username": names.get(annotator_id, str(annotator_id)),
-                "judgements": tally.judgements,
-                "kappa_mean": rate(tally.kappa_weighted_sum, tally.kappa_items),
-                "alpha_without": alpha_without.get(annotator_id),
-                "majority_agreement": rate(tally.majority_agree, tally.majority_seen),
-                "gold_seen": record.seen if record else 0,
-                "gold_correct": record.correct if record else 0,
-                "gold_accuracy": record.accuracy if record else None,
-                "flagged": bool(record and record.below(threshold)),
-                **tally.bias(fast_ms),
-            }
-        )
+def _annotator_row(
+    annotator_id: int, *, name: str, votes: VotePass, gold: dict, alpha_without: dict, threshold
+):
+    tally = votes.per_annotator[annotator_id]
+    record = gold.get(annotator_id)
+    return {
+        "id": annotator_id,
+        "username": name,
+        "judgements": tally.judgements,
+        "kappa_mean": rate(tally.kappa_weighted_sum, tally.kappa_items),
+        "alpha_without": alpha_without.get(annotator_id),
+        "majority_agreement": rate(tally.majority_agree, tally.majority_seen),
+        "gold_seen": record.seen if record else 0,
+        "gold_correct": record.correct if record else 0,
+        "gold_accuracy": record.accuracy if record else None,
+        "flagged": bool(record and record.verdict(threshold) == FLAGGED),
+        **tally.bias(votes.fast_ms),
+    }
 
-    gold_seen = sum(record.seen for record in gold.values())
-    gold_correct = sum(record.correct for record in gold.values())
-    comparisons = Comparison.objects.filter(project=project).aggregate(
+
+def _gold_summary(gold: dict, *, threshold: float, flagged: int) -> dict:
+    seen = sum(record.seen for record in gold.values())
+    correct = sum(record.correct for record in gold.values())
+    return {
+        "seen": seen,
+        "correct": correct,
+        "accuracy": rate(correct, seen),
+        "threshold": threshold,
+        "min_judgements": GOLD_MIN_JUDGEMENTS,
+        "flagged": flagged,
+    }
+
+
+def _comparison_counts(project: Project) -> dict:
+    return Comparison.objects.filter(project=project).aggregate(
         total=Count("id"),
         complete=Count("id", filter=Q(judgement_count__gte=project.overlap)),
         gold=Count("id", filter=Q(is_gold=True)),
     )
+
+
+def _usernames(pks) -> dict[int, str]:
+    user = get_user_model()
+    return dict(user.objects.filter(pk__in=pks).values_list("pk", user.USERNAME_FIELD))
+
+
+def project_quality_report(*, project: Project, fast_ms: int = FAST_MS_DEFAULT) -> dict:
+    """Everything the dashboard and ``GET /api/projects/{slug}/quality/`` show. JSON-ready."""
+    votes = _read_votes(project, fast_ms)
+    pairwise, mean_kappa = _pairwise_kappa(votes)
+    alpha_without = _alpha_without_each(votes.unit_counts, votes.voted_units, votes.voted_labels)
+    gold = gold_records(project=project)
+    threshold = project.gold_accuracy_threshold
+    names = _usernames(set(votes.per_annotator) | set(gold))
+    for row in pairwise:
+        row["usernames"] = [names.get(pk, str(pk)) for pk in row["annotators"]]
+    annotators = [
+        _annotator_row(
+            pk,
+            name=names.get(pk, str(pk)),
+            votes=votes,
+            gold=gold,
+            alpha_without=alpha_without,
+            threshold=threshold,
+        )
+        for pk in sorted(set(votes.per_annotator) | set(gold), key=lambda pk: names.get(pk, ""))
+    ]
+    comparisons = _comparison_counts(project)
     return {
         "project": {
             "slug": project.slug,
-            "judgements": overall.judgements,
-            "annotators": len(per_annotator),
+            "judgements": votes.overall.judgements,
+            "annotators": len(votes.per_annotator),
             "comparisons": comparisons["total"],
             "comparisons_complete": comparisons["complete"],
             "gold_comparisons": comparisons["gold"],
             "agreement": {
-                "krippendorff_alpha": krippendorff_alpha(unit_counts),
-                "mean_pairwise_kappa": rate(kappa_sum, kappa_items),
-                "majority_agreement": rate(majority_agree, majority_votes),
-                "comparisons_with_overlap": len(unit_counts),
+                "krippendorff_alpha": krippendorff_alpha(votes.unit_counts),
+                "mean_pairwise_kappa": mean_kappa,
+                "majority_agreement": rate(votes.majority_agree, votes.majority_votes),
+                "comparisons_with_overlap": len(votes.unit_counts),
             },
-            "gold": {
-                "seen": gold_seen,
-                "correct": gold_correct,
-                "accuracy": rate(gold_correct, gold_seen),
-                "threshold": threshold,
-                "min_judgements": GOLD_MIN_JUDGEMENTS,
-                "flagged": sum(1 for row in annotators if row["flagged"]),
-            },
-            "bias": overall.bias(fast_ms),
+            "gold": _gold_summary(
+                gold, threshold=threshold, flagged=sum(row["flagged"] for row in annotators)
+            ),
+            "bias": votes.overall.bias(fast_ms),
         },
         "annotators": annotators,
         "pairwise_kappa": pairwise,

@@ -7,6 +7,7 @@ The queue serves gold comparisons at ``Project.gold_rate`` and they look like an
 from django.db import transaction
 
 from annotation.models import Choice, Comparison
+from annotation.parsing import parse_fraction
 from annotation.services.errors import ValidationFailed
 
 
@@ -42,15 +43,10 @@ def comparison_gold_set(*, comparison: Comparison, gold_choice: str | None) -> C
 def project_gold_settings_update(*, project, gold_rate, gold_accuracy_threshold):
     """Set how often gold items are served (0 to 1) and the accuracy below which annotators are
     flagged (0 to 1). Values may come as text from a form."""
-    values = {}
-    for name, raw in (("gold_rate", gold_rate), ("gold_accuracy_threshold", gold_accuracy_threshold)):
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise ValidationFailed(f"{name} must be a number between 0 and 1.", field=name) from None
-        if not 0.0 <= value <= 1.0:
-            raise ValidationFailed(f"{name} must be between 0 and 1.", field=name)
-        values[name] = value
+    values = {
+        name: parse_fraction(raw, name=name)
+        for name, raw in (("gold_rate", gold_rate), ("gold_accuracy_threshold", gold_accuracy_threshold))
+    }
     project.gold_rate = values["gold_rate"]
     project.gold_accuracy_threshold = values["gold_accuracy_threshold"]
     project.save(update_fields=["gold_rate", "gold_accuracy_threshold"])

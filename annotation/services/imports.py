@@ -31,6 +31,7 @@ from annotation.importers.base import (
 )
 from annotation.models import Comparison, ComparisonResponse, ImportBatch, Project, Prompt, Response
 from annotation.services.errors import ServiceError
+from annotation.sides import choice_for_position
 
 MAX_PROBLEMS = 20  # the first problems are what a person fixes first; the rest is noise
 MAX_LINES_REPORTED = 20
@@ -201,7 +202,7 @@ def _write(
             key = comparison_key(p_hash, [hashes[k] for k in ordered])
             prior = ""
             if labelled and row.preferred in ordered:
-                prior = "a" if ordered[0] == row.preferred else "b"
+                prior = choice_for_position(ordered.index(row.preferred))
             if key in comparisons:
                 notes.add("a comparison repeated in the file imported once", line)
                 continue

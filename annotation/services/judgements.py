@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from annotation.db import prepared_cursor
 from annotation.models import AssignmentStatus, Judgement
+from annotation.parsing import is_plain_int
 from annotation.services.errors import Conflict, ValidationFailed
 from annotation.services.vote_rows import assignment_with_scheme, judgement_for
 from annotation.token_bearer import TokenBearer, checked_principal
@@ -126,17 +127,13 @@ def _type_problem(choice_shown, strength, rationale, duration_ms) -> tuple[str, 
     """(message, field) when the input is not of the types the call takes, else None."""
     if not isinstance(choice_shown, str):
         return _choice_unknown(choice_shown), "choice"
-    if strength is not None and not (_plain_int(strength) and strength in _INTEGER):
+    if strength is not None and not (is_plain_int(strength) and strength in _INTEGER):
         return "Strength must be an integer index into the scale, or null.", "strength"
     if rationale is not None and not isinstance(rationale, str):
         return "The rationale must be text.", "rationale"
-    if duration_ms is not None and not (_plain_int(duration_ms) and duration_ms in _INTEGER):
+    if duration_ms is not None and not (is_plain_int(duration_ms) and duration_ms in _INTEGER):
         return _DURATION_MESSAGE, "duration_ms"
     return None
-
-
-def _plain_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 _SUBMIT_CALL_SQL = """

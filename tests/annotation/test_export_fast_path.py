@@ -1,5 +1,5 @@
-"""On PostgreSQL exports read through COPY; the portable cursor path (every other database)
-must give the very same bytes, for every format and for the filters that change what is read."""
+"""Exports read through COPY; the two-cursor row source must give the very same bytes, for every
+format and for the filters that change what is read."""
 
 import io
 

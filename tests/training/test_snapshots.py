@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Judgement
+from annotation.quality.gold import GOLD_MIN_JUDGEMENTS
 from annotation.services.errors import ValidationFailed
 from tests.factories import ComparisonFactory
 from tests.training.helpers import judge, judged_pairs, member
@@ -36,13 +37,16 @@ def test_it_leaves_out_both_bad_votes_and_held_back_prompts(project, annotator):
     assert snapshot_create(project=project).judgement_count == 2
 
 
-def test_gold_checked_only_drops_annotators_below_the_threshold(project, annotator):
-    careless = member(project, "carl")
-    for who, answer in ((annotator, "a"), (careless, "b")):
-        gold = ComparisonFactory.create_pair(project=project, is_gold=True, gold_choice="a")
-        judge(gold, who, answer)
-    judged_pairs(project, annotator, 2)
-    judged_pairs(project, careless, 2)
+def test_gold_checked_only_keeps_annotators_gold_items_vouch_for(project, annotator):
+    careless, newcomer = member(project, "carl"), member(project, "nina")
+    for who, answer, items in (
+        (annotator, "a", GOLD_MIN_JUDGEMENTS),
+        (careless, "b", GOLD_MIN_JUDGEMENTS),
+        (newcomer, "a", GOLD_MIN_JUDGEMENTS - 1),  # right so far, but too few items to say
+    ):
+        for _ in range(items):
+            judge(ComparisonFactory.create_pair(project=project, is_gold=True, gold_choice="a"), who, answer)
+        judged_pairs(project, who, 2)
     snapshot = snapshot_create(project=project, filters={"gold_checked_only": True})
     voters = set(Judgement.objects.filter(pk__in=snapshot.judgement_ids).values_list("annotator", flat=True))
     assert voters == {annotator.pk}

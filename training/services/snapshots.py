@@ -4,20 +4,24 @@ A snapshot records the filters and the ids of the judgements they selected (plus
 comparisons whose imported label is used), and a sha256 over both, so a run can always say what
 it learned from. Both-bad votes and comparisons of more than two responses carry no pairwise
 preference and are left out; prompts held back for evaluation never enter training data.
+
+Votes are selected through ``annotation.votes``, the path exports read through too, so gold
+trust, agreement and imported labels mean the same in a dataset and in a run
+(``tests/training/test_exports_and_snapshots_agree.py``).
 """
 
 import hashlib
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import asdict, dataclass
-from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Count
-from django.utils.dateparse import parse_datetime
 
 from annotation.models import Choice, Comparison, ComparisonResponse, Judgement, Project
+from annotation.parsing import parse_bool, parse_datetime, parse_fraction, parse_positive_int, reject_unknown
 from annotation.services.errors import ValidationFailed
+from annotation.sides import chosen_rejected
+from annotation.votes import VoteFilters, select_votes
 from training.models import DataSnapshot
 
 PAIRWISE_CHOICES = (Choice.A, Choice.B, Choice.TIE)
@@ -26,14 +30,17 @@ PAIRWISE_CHOICES = (Choice.A, Choice.B, Choice.TIE)
 @dataclass(frozen=True)
 class SnapshotFilters:
     gold_checked_only: bool = False
-    """Only annotators whose accuracy on gold items reaches the project's threshold."""
+    """Only annotators gold items vouch for (``annotation.quality.gold``: enough gold judged, at
+    or above the project's threshold); annotators not yet tested are left out too."""
     min_agreement: float | None = None
-    """Only comparisons whose majority choice has at least this share of the votes (0 to 1)."""
+    """Only comparisons whose most common choice has at least this share of the counted votes
+    (0 to 1): the selected judgements, both-bad too, and the imported label when it is included."""
     since: str | None = None
     until: str | None = None
     """ISO 8601 bounds on the judgement time (inclusive since, exclusive until)."""
     include_prior_labels: bool = False
-    """Also train on imported labels (``Comparison.prior_choice``) of comparisons nobody judged."""
+    """Count imported labels (``Comparison.prior_choice``) as votes, and train on those of
+    comparisons no selected judgement labels."""
     eval_fraction: float = 0.1
     """Share of comparisons held out as the run's evaluation set (when there are 20 or more)."""
     max_examples: int | None = None
@@ -42,71 +49,56 @@ class SnapshotFilters:
 
     @classmethod
     def from_dict(cls, raw: dict | None) -> "SnapshotFilters":
+        """Validate JSON filters (booleans and numbers as JSON gives them, not as text)."""
         raw = dict(raw or {})
-        unknown = set(raw) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValidationFailed(
-                f"Unknown snapshot filters: {', '.join(sorted(unknown))}.", field="filters"
-            )
+        reject_unknown(raw, cls.__dataclass_fields__, what="snapshot filters", field="filters")
         for name in ("gold_checked_only", "include_prior_labels"):
-            if name in raw and not isinstance(raw[name], bool):
-                raise ValidationFailed(f"{name} must be true or false.", field="filters")
-        for name, low, high in (("min_agreement", 0.0, 1.0), ("eval_fraction", 0.0, 0.5)):
-            value = raw.get(name)
-            if value is None:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
-                raise ValidationFailed(f"{name} must be a number from {low} to {high}.", field="filters")
-        limit = raw.get("max_examples")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-            raise ValidationFailed("max_examples must be a positive integer.", field="filters")
+            if name in raw:
+                parse_bool(raw[name], name=name, field="filters", text=False)
+        for name, high in (("min_agreement", 1.0), ("eval_fraction", 0.5)):
+            if raw.get(name) is not None:
+                parse_fraction(raw[name], name=name, field="filters", high=high, text=False)
+        if raw.get("max_examples") is not None:
+            parse_positive_int(raw["max_examples"], name="max_examples", field="filters", text=False)
         for name in ("since", "until"):
-            value = raw.get(name)
-            if value in (None, ""):
+            if raw.get(name) in (None, ""):
                 raw[name] = None
-                continue
-            if not isinstance(value, str) or _parse_time(value) is None:
-                raise ValidationFailed(f"{name} must be an ISO 8601 date-time.", field="filters")
+            else:
+                parse_datetime(raw[name], name=name, field="filters")
         return cls(**raw)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
-
-def _parse_time(value: str) -> datetime | None:
-    try:
-        parsed = parse_datetime(value)
-    except ValueError:
-        return None
-    if parsed is None:
-        return None
-    if parsed.tzinfo is None:
-        from django.utils import timezone
-
-        parsed = timezone.make_aware(parsed)
-    return parsed
-
-
-def annotator_gold_accuracy(*, project: Project) -> dict[int, float]:
-    """Accuracy of each annotator on the project's gold comparisons (annotators with gold votes)."""
-    rows = Judgement.objects.filter(comparison__project=project, comparison__is_gold=True).values_list(
-        "annotator_id", "choice", "comparison__gold_choice"
-    )
-    right: Counter[int] = Counter()
-    total: Counter[int] = Counter()
-    for annotator_id, choice, gold in rows:
-        total[annotator_id] += 1
-        right[annotator_id] += choice == gold
-    return {annotator_id: right[annotator_id] / total[annotator_id] for annotator_id in total}
+    @property
+    def vote_filters(self) -> VoteFilters:
+        """The selection a training run reads: exports read through the same one."""
+        return VoteFilters(
+            since=parse_datetime(self.since, name="since") if self.since else None,
+            until=parse_datetime(self.until, name="until") if self.until else None,
+            trusted_only=self.gold_checked_only,
+            include_imported=self.include_prior_labels,
+            pairs_only=True,
+            include_held_back=False,
+            min_agreement=self.min_agreement,
+        )
 
 
-def _pairwise_comparisons(project: Project):
-    """Comparisons of exactly two responses to prompts that are not held back."""
-    return (
-        Comparison.objects.filter(project=project, prompt__held_back=False)
-        .annotate(n_slots=Count("slots"))
-        .filter(n_slots=2)
-    )
+def snapshot_selection(*, project: Project, filters: SnapshotFilters) -> tuple[list[tuple], list[tuple]]:
+    """(judgement rows ``(id, comparison_id, choice, strength)``, imported-label rows
+    ``(comparison_id, choice)``) a snapshot of ``filters`` trains on, each in id order. Both-bad
+    votes carry no pairwise preference: they count towards agreement but are not examples."""
+    rows: list[tuple] = []
+    prior_rows: list[tuple] = []
+    for selected in select_votes(project=project, filters=filters.vote_filters):
+        comparison_id, (prior_choice, _) = selected.comparison_id, selected.prior
+        for _, judgement_id, _, choice, strength, *_ in selected.judgements:
+            if choice in PAIRWISE_CHOICES:
+                rows.append((judgement_id, comparison_id, choice, strength))
+        if selected.imported and not selected.judgements and prior_choice in PAIRWISE_CHOICES:
+            prior_rows.append((comparison_id, prior_choice))
+    rows.sort()
+    return rows, prior_rows
 
 
 @transaction.atomic
@@ -115,45 +107,11 @@ def snapshot_create(*, project: Project, filters: dict | SnapshotFilters | None 
     filters or when nothing matches."""
     if not isinstance(filters, SnapshotFilters):
         filters = SnapshotFilters.from_dict(filters)
-    judgements = Judgement.objects.filter(
-        comparison__in=_pairwise_comparisons(project), choice__in=PAIRWISE_CHOICES
-    )
-    if filters.since:
-        judgements = judgements.filter(created_at__gte=_parse_time(filters.since))
-    if filters.until:
-        judgements = judgements.filter(created_at__lt=_parse_time(filters.until))
-    if filters.gold_checked_only:
-        accuracy = annotator_gold_accuracy(project=project)
-        trusted = [a for a, acc in accuracy.items() if acc >= project.gold_accuracy_threshold]
-        judgements = judgements.filter(annotator_id__in=trusted)
-    rows = list(judgements.order_by("id").values_list("id", "comparison_id", "choice", "strength"))
-
-    if filters.min_agreement is not None:
-        # Agreement counts every vote on the comparison (both-bad too), not only the selected ones.
-        votes: dict[int, Counter] = defaultdict(Counter)
-        all_votes = Judgement.objects.filter(comparison_id__in={r[1] for r in rows})
-        for comparison_id, choice in all_votes.values_list("comparison_id", "choice"):
-            votes[comparison_id][choice] += 1
-        agreed = {
-            c
-            for c, counter in votes.items()
-            if max(counter.values()) / sum(counter.values()) >= filters.min_agreement
-        }
-        rows = [r for r in rows if r[1] in agreed]
-
-    prior_ids: list[int] = []
-    prior_rows: list[tuple[int, str]] = []
-    if filters.include_prior_labels:
-        prior_rows = list(
-            _pairwise_comparisons(project)
-            .filter(prior_choice__in=PAIRWISE_CHOICES, judgements__isnull=True)
-            .order_by("id")
-            .values_list("id", "prior_choice")
-        )
-        prior_ids = [r[0] for r in prior_rows]
+    rows, prior_rows = snapshot_selection(project=project, filters=filters)
+    prior_ids = [r[0] for r in prior_rows]
 
     if filters.max_examples is not None:
-        rows = sorted(rows, key=lambda r: r[0])[-filters.max_examples :]
+        rows = rows[-filters.max_examples :]
         room = filters.max_examples - len(rows)
         prior_rows = prior_rows[-room:] if room > 0 else []
         prior_ids = [r[0] for r in prior_rows]
@@ -214,8 +172,7 @@ def snapshot_examples(*, snapshot: DataSnapshot) -> tuple[list[dict], list[dict]
     train: list[dict] = []
     evaluation: list[dict] = []
     for comparison_id, choice, strength, annotator in labelled:
-        a, b = texts[comparison_id][0], texts[comparison_id][1]
-        chosen, rejected = (b, a) if choice == Choice.B else (a, b)
+        chosen, rejected = chosen_rejected(choice, texts[comparison_id][0], texts[comparison_id][1])
         example = {
             "prompt": prompts[comparison_id],
             "chosen": chosen,
