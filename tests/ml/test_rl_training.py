@@ -8,7 +8,9 @@ from training.ml import rollouts
 from training.ml.api import run_rl
 from training.ml.config import ConfigError, config_from_dict
 
-PROMPTS = [[{"role": "user", "content": q}] for q in ["hello", "hi you", "what is it", "how", "yes no", "the a"]]
+PROMPTS = [
+    [{"role": "user", "content": q}] for q in ["hello", "hi you", "what is it", "how", "yes no", "the a"]
+]
 
 
 def good_words(prompts, responses):
@@ -37,7 +39,7 @@ def rl_config(model, **overrides):
 METHODS = {
     "rloo": {},
     "ppo": {"ppo_epochs": 2, "lr": 1e-2, "max_steps": 16},
-    "soft_q": {"beta": 0.5, "lr": 1e-2, "max_steps": 12},
+    "soft_q": {"beta": 0.2, "lr": 3e-2, "max_steps": 12},
 }
 
 
@@ -81,7 +83,9 @@ def test_ppo_clips_once_the_ratio_moves_and_its_value_loss_falls_over_the_epochs
         assert rollout[-1]["value_loss"] < rollout[0]["value_loss"]
 
 
-def test_the_reward_tensor_never_requires_grad_and_gradients_reach_the_policy(tiny_llama, tmp_path, monkeypatch):
+def test_the_reward_tensor_never_requires_grad_and_gradients_reach_the_policy(
+    tiny_llama, tmp_path, monkeypatch
+):
     seen = []
     original = rollouts.score
 
@@ -105,7 +109,9 @@ def test_the_reward_tensor_never_requires_grad_and_gradients_reach_the_policy(ti
 
 
 @pytest.mark.parametrize("method,lora", [("rloo", False), ("ppo", True)])
-def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(method, lora, tiny_llama, tmp_path):
+def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
+    method, lora, tiny_llama, tmp_path
+):
     # ppo with 2 updates per rollout stops at step 3, in the middle of a rollout.
     cfg = rl_config(tiny_llama, max_steps=4, lora=lora, **({"ppo_epochs": 2} if method == "ppo" else {}))
     whole = run_rl(method, cfg, PROMPTS, reward_fn=good_words, output_dir=tmp_path / "whole")

@@ -309,6 +309,7 @@ class SoftQConfig(RLConfig):
 
     k: int = _f(2, "Samples per prompt in each rollout.")
     beta: float = _f(0.1, "Temperature of the soft Bellman backup; also the KL weight to the reference.")
+    lam: float = _f(0.9, "Mix of the sampled soft return in the target (0: one-step backup; 1: Monte Carlo).")
 
     kind: typing.ClassVar[str] = "soft_q"
 
@@ -316,6 +317,8 @@ class SoftQConfig(RLConfig):
         super().validate()
         if not self.beta > 0:
             raise ConfigError("soft_q needs beta > 0 (its temperature).")
+        if not 0 <= self.lam <= 1:
+            raise ConfigError("lam must be in [0, 1].")
 
 
 CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {

@@ -166,7 +166,8 @@ class RLTask:
         ent = ro.entropy(logits, mask)
         with self._reference() as ref:
             ref_logits, _ = ro.response_logits(ref, samples)
-        ref_logps = ro.token_logps(ref_logits / cfg.temperature, tokens) * mask  # (N, T)
+        ref_logits = ref_logits / cfg.temperature
+        ref_logps = ro.token_logps(ref_logits, tokens) * mask  # (N, T)
         self.model.train(was_training)
 
         texts = self.tokenizer.batch_decode(tokens.masked_fill(mask == 0, self.pad), skip_special_tokens=True)
@@ -206,6 +207,8 @@ class RLTask:
             rewards = torch.zeros_like(mask)
             rewards[rows, last] = scores
             buffer["rewards"] = rewards
+            buffer["ref_logits"] = ref_logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)  # (N, T)
+            buffer["ref_lse"] = torch.logsumexp(ref_logits, dim=-1)  # (N, T)
             adv_stats = scores
         seconds = max(time.monotonic() - started, 1e-9)
         buffer["stats"] = {
@@ -270,7 +273,16 @@ class RLTask:
                 approx_kl=approx_kl.item(),
             )
         else:
-            loss = obj.soft_q_loss(logits, tokens, batch["ref_logps"], batch["rewards"], mask, beta=cfg.beta)
+            loss = obj.soft_q_loss(
+                logits,
+                tokens,
+                batch["ref_logits"],
+                batch["ref_lse"],
+                batch["rewards"],
+                mask,
+                beta=cfg.beta,
+                lam=cfg.lam,
+            )
         return loss, stats
 
     # ---- saving

@@ -93,23 +93,43 @@ def value_loss(
 
 
 def soft_q_loss(
-    logits: Tensor, tokens: Tensor, ref_logps: Tensor, rewards: Tensor, mask: Tensor, *, beta: float
+    logits: Tensor,
+    tokens: Tensor,
+    ref_logits: Tensor,
+    ref_lse: Tensor,
+    rewards: Tensor,
+    mask: Tensor,
+    *,
+    beta: float,
+    lam: float = 0.0,
 ) -> Tensor:
-    """Token-level soft Q-learning with the policy's logits read as Q-values over a reference prior.
+    """Token-level soft Q-learning with the policy's logits read as Q-values over the reference.
 
-    With pi = softmax(logits) and Q(s, a) / beta = logits(s, a) - log pi_ref(a | s), the soft Bellman
-    equation of reward - beta * KL(pi || pi_ref) reads
-        logits(s_t, a_t) - log pi_ref(a_t | s_t) = r_t / beta + logsumexp(logits(s_{t+1}, .)),
-    the last term 0 after a sequence's last token. The target side is detached (a semi-gradient).
+    Q(s, a) / beta = logits(s, a) - ref_logits(s, a), so that the policy softmax(logits) is the
+    optimum pi_ref * exp(Q / beta) of reward - beta * KL(pi || pi_ref), and V(s) / beta =
+    logsumexp(logits(s, .)) - logsumexp(ref_logits(s, .)). The soft Bellman equation then reads
+        logits(s_t, a_t) - ref_logits(s_t, a_t) = r_t / beta + V(s_{t+1}) / beta,
+    V = 0 after a sequence's last token. Both sides are 0 at the starting weights, so only the reward
+    moves the policy. `lam` mixes in the sampled soft return, as TD(lambda) does, so that a reward
+    given at the end of a response reaches its early tokens in one step:
+        G_t = r_t / beta + (1 - lam) V(s_{t+1}) / beta + lam (G_{t+1} - log pi/pi_ref(a_{t+1} | s_{t+1})).
+    The target side is detached (a semi-gradient, no target network).
 
-    logits: (N, T, V); tokens, ref_logps, rewards, mask: (N, T). Returns 0.5 * mean squared error.
+    logits: (N, T, V); tokens, ref_logits (the reference's logit of each token), ref_lse (its
+    logsumexp at each position), rewards, mask: (N, T). Returns 0.5 * mean squared Bellman error.
     """
-    q = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - ref_logps  # (N, T)
+    q = logits.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - ref_logits  # (N, T)
     with torch.no_grad():
-        soft_v = torch.logsumexp(logits.float(), dim=-1)  # (N, T): V(s_t) / beta
-        next_v = torch.zeros_like(soft_v)
-        next_v[:, :-1] = soft_v[:, 1:] * mask[:, 1:]
-        target = rewards / beta + next_v  # (N, T)
+        lse = torch.logsumexp(logits.float(), dim=-1)  # (N, T)
+        soft_v = (lse - ref_lse) * mask  # (N, T): V(s_t) / beta
+        log_ratio = (q - lse + ref_lse) * mask  # (N, T): log pi / pi_ref of the sampled tokens
+        target = torch.zeros_like(q)
+        after = torch.zeros_like(q[:, 0])  # (N,) G_{t+1} - log_ratio_{t+1}, 0 past the end
+        next_v = torch.zeros_like(after)
+        for t in reversed(range(q.shape[1])):
+            target[:, t] = rewards[:, t] / beta + (1 - lam) * next_v + lam * after
+            after = (target[:, t] - log_ratio[:, t]) * mask[:, t]
+            next_v = soft_v[:, t]
     return 0.5 * masked_mean((q - target) ** 2, mask)
 
 
