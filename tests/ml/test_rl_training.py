@@ -113,7 +113,8 @@ def test_a_stopped_run_resumes_to_the_same_weights_as_an_uninterrupted_one(
     method, lora, tiny_llama, tmp_path
 ):
     # ppo with 2 updates per rollout stops at step 3, in the middle of a rollout.
-    cfg = rl_config(tiny_llama, max_steps=4, lora=lora, **({"ppo_epochs": 2} if method == "ppo" else {}))
+    extra = {"ppo_epochs": 2} if method == "ppo" else {}
+    cfg = rl_config(tiny_llama, max_steps=4, lora=lora, batch_size=2, k=2, **extra)
     whole = run_rl(method, cfg, PROMPTS, reward_fn=good_words, output_dir=tmp_path / "whole")
     first = Recorder(stop_at=3)
     stopped = run_rl(method, cfg, PROMPTS, reward_fn=good_words, output_dir=tmp_path / "split", on_log=first)
@@ -173,3 +174,22 @@ def test_configs_refuse_what_the_methods_cannot_use():
     with pytest.raises(ConfigError, match="beta"):
         config_from_dict("soft_q", {"model": "m", "beta": 0.0})
     assert config_from_dict("ppo", {"model": "m"}).lora is True  # LoRA unless asked otherwise
+
+
+def test_responses_cut_at_the_limit_pay_the_penalty_and_whitening_centres_the_scores(tiny_llama):
+    from training.ml.rl import RLTask
+
+    # soft_q keeps each response's score at its last token: the shaped reward is visible there.
+    cfg = config_from_dict("soft_q", rl_config(tiny_llama, max_new_tokens=3, missing_eos_penalty=2.0))
+    task = RLTask.build(cfg, PROMPTS, lambda p, r: [1.0] * len(r))
+    task.batch([0, 1, 2, 3], torch.device("cpu"))
+    responses = task.buffer["input_ids"][:, int(task.buffer["prompt_width"]) :]
+    scores, truncated = task.buffer["rewards"].sum(1), ~(responses == task.eos).any(1)
+    assert truncated.any()
+    assert scores.tolist() == [-1.0 if cut else 1.0 for cut in truncated.tolist()]
+    cfg = config_from_dict("soft_q", rl_config(tiny_llama, whiten_rewards=True))
+    task = RLTask.build(cfg, PROMPTS, lambda p, r: [float(len(x)) for x in r])
+    task.batch([0, 1, 2, 3], torch.device("cpu"))
+    whitened = task.buffer["rewards"].sum(1)
+    assert whitened.mean().item() == pytest.approx(0.0, abs=1e-5)
+    assert whitened.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-3)

@@ -27,6 +27,7 @@ from . import backbone as bb
 from . import rl_objectives as obj
 from . import rollouts as ro
 from .generation import render_prompt
+from .trainer import autocast_factory
 
 BUFFER_PREFIX = "rollout."
 
@@ -160,12 +161,15 @@ class RLTask:
             device=device,
         )
         mask, tokens = samples.response_mask, samples.responses
-        logits, values = self.model(samples)
+        autocast = autocast_factory(cfg, torch.device(device))
+        with autocast():
+            logits, values = self.model(samples)
         logits = logits / cfg.temperature
         old_logps = ro.token_logps(logits, tokens) * mask  # (N, T)
         ent = ro.entropy(logits, mask)
-        with self._reference() as ref:
+        with self._reference() as ref, autocast():
             ref_logits, _ = ro.response_logits(ref, samples)
+        values = values.float() if values is not None else None
         ref_logits = ref_logits / cfg.temperature
         ref_logps = ro.token_logps(ref_logits, tokens) * mask  # (N, T)
         self.model.train(was_training)
