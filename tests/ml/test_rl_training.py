@@ -193,3 +193,20 @@ def test_responses_cut_at_the_limit_pay_the_penalty_and_whitening_centres_the_sc
     whitened = task.buffer["rewards"].sum(1)
     assert whitened.mean().item() == pytest.approx(0.0, abs=1e-5)
     assert whitened.std(unbiased=False).item() == pytest.approx(1.0, abs=1e-3)
+
+
+def test_the_adaptive_kl_coefficient_falls_while_kl_is_under_its_target(tiny_llama, tmp_path):
+    rec = Recorder()
+    cfg = rl_config(tiny_llama, max_steps=2, ppo_epochs=1, adaptive_kl=True, target_kl=6.0, kl_horizon=16)
+    run_rl("ppo", cfg, PROMPTS, reward_fn=good_words, output_dir=tmp_path / "run", on_log=rec)
+    coefs = [e["metrics"]["kl_coef"] for e in rec.of("step")]
+    # The first rollout's KL is 0 (the policy is its reference): beta moves down by the full 20%
+    # for 16 samples over a horizon of 16, and logs the value the step's rewards were shaped with.
+    assert coefs == pytest.approx([0.05, 0.04])
+
+
+def test_run_training_points_rl_kinds_to_run_rl(tiny_llama, tmp_path):
+    from training.ml.api import run_training
+
+    with pytest.raises(ConfigError, match="run_rl"):
+        run_training("rloo", rl_config(tiny_llama), [], output_dir=tmp_path)

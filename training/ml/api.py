@@ -46,6 +46,10 @@ def run_training(
     smoothed per `tie_handling`; how many, and how many pairs were truncated, are in `result.metrics`
     (keys prefixed `train_`) and in every checkpoint's checkpoint.json.
     """
+    from .config import RL_KINDS
+
+    if kind in RL_KINDS:
+        raise ConfigError(f"{kind} trains on prompts against a reward, not on pairs: call run_rl.")
     if kind not in KINDS:
         raise ConfigError(f"Unknown training kind {kind!r}; expected one of {', '.join(KINDS)}.")
     cfg = config_from_dict(kind, config)
