@@ -173,6 +173,9 @@ def test_response_log_probs_do_not_depend_on_the_left_padding(tiny_llama):
     together = logps([short, long], resp)
     alone = logps([short], resp[:1])
     assert together[0].tolist() == pytest.approx(alone[0].tolist(), abs=1e-5)
+    with torch.no_grad():  # by hand: token t is predicted at position t - 1
+        full = torch.log_softmax(lm(input_ids=torch.tensor([short + resp[0]])).logits[0], -1)
+    assert alone[0].tolist() == pytest.approx([full[1, 16].item(), full[2, 17].item()], abs=1e-5)
 
 
 def test_scores_are_plain_tensors_and_their_count_is_checked():

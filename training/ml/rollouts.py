@@ -97,16 +97,22 @@ def response_logits(lm: nn.Module, samples: Samples, *, hidden: bool = False) ->
     """The LM's logits predicting each response token, (N, T, V), and (with `hidden`) the last
     hidden state at the same positions, (N, T, H). Position ids skip the left padding."""
     positions = (samples.attention_mask.cumsum(1) - 1).clamp_min(0)  # (N, L + T)
-    out = lm(
-        input_ids=samples.input_ids,
-        attention_mask=samples.attention_mask,
-        position_ids=positions,
-        use_cache=False,
-        output_hidden_states=hidden,
-    )
-    start = samples.prompt_width - 1  # the state at column c predicts the token at c + 1
-    logits = out.logits[:, start:-1].float()  # (N, T, V)
-    states = out.hidden_states[-1][:, start:-1] if hidden else None
+    inputs = {
+        "input_ids": samples.input_ids,
+        "attention_mask": samples.attention_mask,
+        "position_ids": positions,
+        "use_cache": False,
+        "output_hidden_states": hidden,
+    }
+    t = samples.input_ids.shape[1] - samples.prompt_width
+    try:
+        # The vocabulary projection is the largest matmul of a small LM: run it on the response only.
+        out = lm(**inputs, logits_to_keep=t + 1)
+    except TypeError:  # an architecture without logits_to_keep
+        out = lm(**inputs)
+    # The state at column c predicts the token at c + 1: columns L - 1 ... L + T - 2.
+    logits = out.logits[:, -(t + 1) : -1].float()  # (N, T, V)
+    states = out.hidden_states[-1][:, -(t + 1) : -1] if hidden else None
     return logits, states
 
 
