@@ -64,7 +64,7 @@ def test_it_refuses_bad_values_with_a_clear_error(overrides, message):
 
 def test_it_refuses_an_unknown_kind_and_bad_dpo_values():
     with pytest.raises(ConfigError, match="kind"):
-        config_from_dict("ppo", {"model": "m"})
+        config_from_dict("sft", {"model": "m"})  # ppo is a kind now
     with pytest.raises(ConfigError, match="beta"):
         config_from_dict("dpo", {"model": "m", "beta": 0})
     with pytest.raises(ConfigError, match="temperature"):

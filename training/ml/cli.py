@@ -4,9 +4,13 @@
     python -m training.ml eval-reward --model runs/rm --data held-out.jsonl
     python -m training.ml train-dpo --data pairs.jsonl --model smollm2-135m --out runs/dpo
     python -m training.ml score --model runs/rm --prompt "Hi" --response "Hello!" --response "Go away."
+    python -m training.ml train-rl --method rloo --prompts prompts.jsonl --model smollm2-135m \
+        --reward-model runs/rm --out runs/rloo
 
-`--data` reads HH-RLHF ({"chosen", "rejected"} transcripts) and TRL preference JSONL (explicit or
-implicit prompt, text or conversations), detected per row. Results go to stdout as one JSON object;
+`--prompts` (train-rl) reads one prompt per line: a JSON string, {"prompt": text or conversation},
+or a preference row whose prompt is taken (each distinct prompt once). `--data` reads HH-RLHF
+({"chosen", "rejected"} transcripts) and TRL preference JSONL (explicit or implicit prompt, text or
+conversations), detected per row. Results go to stdout as one JSON object;
 progress goes to stderr, so `... | jq` works. Training resumes when `--out` already holds a
 checkpoint of the same run.
 """
@@ -64,6 +68,38 @@ def build_parser() -> argparse.ArgumentParser:
     dpo.add_argument("--beta", type=float)
     dpo.add_argument("--loss-type", choices=["sigmoid", "ipo"])
 
+    rl = commands.add_parser(
+        "train-rl",
+        help="Optimise a causal LM online against a reward model (rloo, ppo, soft_q: experimental).",
+        description="Optimise a causal LM online against a reward model.",
+    )
+    rl.add_argument("--method", required=True, choices=["rloo", "ppo", "soft_q"])
+    rl.add_argument("--prompts", type=Path, required=True, help="training prompts JSONL (see above)")
+    rl.add_argument(
+        "--model", required=True, help="policy to start from: short name, directory or checkpoint"
+    )
+    rl.add_argument("--reward-model", help="reward checkpoint scoring (prompt, response)")
+    rl.add_argument("--out", type=Path, required=True, help="output directory (checkpoints; resumes)")
+    for flag, kind in (
+        ("--max-steps", int),
+        ("--batch-size", int),
+        ("--k", int),
+        ("--max-new-tokens", int),
+        ("--max-length", int),
+        ("--lr", float),
+        ("--beta", float),
+        ("--temperature", float),
+        ("--seed", int),
+        ("--checkpoint-every", int),
+    ):
+        rl.add_argument(flag, type=kind)
+    rl.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    rl.add_argument("--full", action="store_true", help="train all weights instead of LoRA adapters")
+    rl.add_argument(
+        "--config", type=Path, help="JSON file with more config keys (flags given here take precedence)"
+    )
+    rl.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     ev = commands.add_parser("eval-reward", help="Pairwise accuracy, margin and ECE of a reward model.")
     ev.add_argument("--model", type=Path, required=True, help="reward checkpoint (or its run directory)")
     ev.add_argument("--data", type=Path, required=True, help="HH or TRL preference JSONL")
@@ -87,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {
         "train-reward": lambda: _train("reward_model", args),
         "train-dpo": lambda: _train("dpo", args),
+        "train-rl": lambda: _train_rl(args),
         "eval-reward": lambda: _eval_reward(args),
         "score": lambda: _score(args),
     }
@@ -107,7 +144,7 @@ def _read_data(path: Path) -> list[Any]:
     return read_preference_jsonl(path)
 
 
-def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+def _config_file(args: argparse.Namespace) -> dict[str, Any]:
     config: dict[str, Any] = {}
     if args.config is not None:
         try:
@@ -116,6 +153,11 @@ def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
             raise CLIError(f"--config {args.config} is not a readable JSON file: {error}") from error
         if not isinstance(config, dict):
             raise CLIError(f"--config {args.config} must hold a JSON object of config keys.")
+    return config
+
+
+def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+    config = _config_file(args)
     flags = {
         "model": args.model,
         "epochs": args.epochs,
@@ -158,6 +200,67 @@ def _train(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def _read_prompts(path: Path) -> list[Any]:
+    """Training prompts from JSONL: strings, {"prompt": ...} rows, or preference rows' prompts."""
+    if not path.is_file():
+        raise CLIError(f"--prompts {path} does not exist or is not a file.")
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if all(isinstance(r, str) or (isinstance(r, dict) and "prompt" in r and "chosen" not in r) for r in rows):
+        prompts = [r if isinstance(r, str) else r["prompt"] for r in rows]
+    else:
+        prompts = [example.prompt for example in _read_data(path)]
+    seen, unique = set(), []
+    for prompt in prompts:
+        key = json.dumps(prompt, sort_keys=True)
+        if key not in seen:
+            seen.add(key)
+            unique.append(prompt)
+    if not unique:
+        raise CLIError(f"--prompts {path} holds no prompts.")
+    return unique
+
+
+def _train_rl(args: argparse.Namespace) -> dict[str, Any]:
+    from training.ml.api import run_rl
+    from training.ml.config import config_from_dict
+
+    config = _config_file(args)
+    flags = {
+        "model": args.model,
+        "reward_model": args.reward_model,
+        "max_steps": args.max_steps,
+        "batch_size": args.batch_size,
+        "k": args.k,
+        "max_new_tokens": args.max_new_tokens,
+        "max_length": args.max_length,
+        "lr": args.lr,
+        "beta": args.beta,
+        "temperature": args.temperature,
+        "seed": args.seed,
+        "checkpoint_every": args.checkpoint_every,
+        "device": args.device,
+        "lora": False if args.full else None,
+    }
+    config.update({key: value for key, value in flags.items() if value is not None})
+    cfg = config_from_dict(args.method, config)  # bad keys fail before the models load
+    if not cfg.reward_model:
+        raise CLIError("--reward-model (or reward_model in --config) is required.")
+    result = run_rl(
+        args.method,
+        cfg.to_dict(),
+        _read_prompts(args.prompts),
+        output_dir=args.out,
+        on_log=None if args.quiet else _Progress(),
+        lineage={"prompts": str(args.prompts), "reward_model": cfg.reward_model, "source": "cli"},
+    )
+    return {
+        "checkpoint": str(result.checkpoint_dir),
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "metrics": result.metrics,
+    }
+
+
 def _eval_reward(args: argparse.Namespace) -> dict[str, Any]:
     from training.ml.serving import RewardScorer
 
@@ -183,8 +286,10 @@ class _Progress:
     def __call__(self, event: dict[str, Any]) -> None:
         kind = event.get("event")
         if kind == "step":
+            metrics = event.get("metrics", {})
+            rl = f"  reward {metrics['reward']:.3f}  kl {metrics['kl']:.3f}" if "reward" in metrics else ""
             print(
-                f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.4f}  "
+                f"step {event['step']}/{event['total_steps']}  loss {event['loss']:.4f}{rl}  "
                 f"lr {event.get('lr', 0):.2e}  eta {event.get('eta_seconds', 0):.0f}s",
                 file=sys.stderr,
                 flush=True,

@@ -209,11 +209,127 @@ class ContrastiveConfig(TrainingConfig):
             )
 
 
+@dataclass
+class RLConfig(TrainingConfig):
+    """Online reinforcement learning of a causal LM against a reward: what rloo, ppo and soft_q share.
+
+    One optimiser step trains on `batch_size` prompts x `k` samples each; `max_steps` counts
+    optimiser steps (ppo runs several per rollout).
+    """
+
+    lr: float = _f(1e-5, "Peak learning rate of AdamW.")
+    lora: bool | dict = field(
+        default=True,
+        metadata={
+            "help": "LoRA adapters via peft (true: the default, or LoraConfig fields); false: all weights."
+        },
+    )
+    group_by_length: bool = _f(False, "Unused by online methods: prompts are drawn in shuffled order.")
+    reward_model: str = _f(
+        "", "Reward model checkpoint scoring (prompt, response); run_rl also takes a callable."
+    )
+    k: int = _f(4, "Samples per prompt in each rollout.")
+    max_new_tokens: int = _f(64, "Response length limit when sampling.")
+    temperature: float = _f(1.0, "Sampling temperature of rollouts (top-k and top-p off: on-policy).")
+    beta: float = _f(0.05, "Coefficient of the KL(policy || reference) penalty in the reward.")
+    missing_eos_penalty: float = _f(
+        0.0, "Subtracted from the score of a response cut at max_new_tokens (0: no penalty)."
+    )
+    whiten_rewards: bool = _f(False, "Normalise each rollout's scores to mean 0, std 1 before the KL term.")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.k < 1 or self.max_new_tokens < 1:
+            raise ConfigError("k and max_new_tokens must be at least 1.")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be positive (rollouts sample), got {self.temperature!r}.")
+        if self.beta < 0 or self.missing_eos_penalty < 0:
+            raise ConfigError("beta and missing_eos_penalty must not be negative.")
+        if self.tie_handling != "exclude" or self.label_smoothing:
+            raise ConfigError("tie_handling and label_smoothing do not apply to online RL.")
+        if self.early_stopping_patience:
+            raise ConfigError("RL has no held-out pairs to stop on: early_stopping_patience must be 0.")
+        if self.max_new_tokens >= self.max_length:
+            raise ConfigError("max_new_tokens must leave room for the prompt within max_length.")
+
+
+@dataclass
+class RLOOConfig(RLConfig):
+    """REINFORCE with a leave-one-out baseline over the k samples of each prompt (or GRPO's)."""
+
+    k: int = _f(4, "Samples per prompt; the baseline of each is the mean reward of the other k - 1.")
+    advantage: Literal["rloo", "grpo"] = _f(
+        "rloo", "rloo: reward minus the others' mean; grpo: (reward - group mean) / group std."
+    )
+
+    kind: typing.ClassVar[str] = "rloo"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.k < 2:
+            raise ConfigError("rloo needs k >= 2 samples per prompt for its baseline.")
+
+
+@dataclass
+class PPOConfig(RLConfig):
+    """PPO: clipped surrogate, value head, GAE, per-token KL penalty, several epochs per rollout."""
+
+    k: int = _f(1, "Samples per prompt in each rollout.")
+    ppo_epochs: int = _f(4, "Passes over each rollout batch.")
+    num_minibatches: int = _f(1, "Optimiser steps per pass over a rollout batch.")
+    clip_range: float = _f(0.2, "epsilon of the clipped ratio.")
+    clip_range_value: float = _f(0.2, "Values move at most this far from the rollout's (0: no clipping).")
+    vf_coef: float = _f(0.5, "Weight of the value loss.")
+    gamma: float = _f(1.0, "Discount over response tokens.")
+    lam: float = _f(0.95, "GAE lambda.")
+    whiten_advantages: bool = _f(True, "Normalise advantages over each rollout's response tokens.")
+    adaptive_kl: bool = _f(False, "Adapt beta towards target_kl (Ziegler et al. 2019) instead of fixing it.")
+    target_kl: float = _f(6.0, "Sequence KL the adaptive controller aims for.")
+    kl_horizon: int = _f(10000, "Samples over which the adaptive controller moves beta by at most 20%.")
+
+    kind: typing.ClassVar[str] = "ppo"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.ppo_epochs < 1 or self.num_minibatches < 1:
+            raise ConfigError("ppo_epochs and num_minibatches must be at least 1.")
+        if self.num_minibatches > self.batch_size * self.k:
+            raise ConfigError("num_minibatches cannot exceed the samples of a rollout (batch_size x k).")
+        if not self.clip_range > 0 or self.clip_range_value < 0 or self.vf_coef < 0:
+            raise ConfigError("clip_range must be positive; clip_range_value and vf_coef not negative.")
+        if not (0 <= self.gamma <= 1 and 0 <= self.lam <= 1):
+            raise ConfigError("gamma and lam must be in [0, 1].")
+        if self.adaptive_kl and not (self.target_kl > 0 and self.kl_horizon > 0):
+            raise ConfigError("adaptive_kl needs target_kl > 0 and kl_horizon > 0.")
+
+
+@dataclass
+class SoftQConfig(RLConfig):
+    """Experimental: token-level soft Q-learning with the policy's logits read as Q-values."""
+
+    k: int = _f(2, "Samples per prompt in each rollout.")
+    beta: float = _f(0.1, "Temperature of the soft Bellman backup; also the KL weight to the reference.")
+    lam: float = _f(0.9, "Mix of the sampled soft return in the target (0: one-step backup; 1: Monte Carlo).")
+
+    kind: typing.ClassVar[str] = "soft_q"
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.beta > 0:
+            raise ConfigError("soft_q needs beta > 0 (its temperature).")
+        if not 0 <= self.lam <= 1:
+            raise ConfigError("lam must be in [0, 1].")
+
+
 CONFIG_CLASSES: dict[str, type[TrainingConfig]] = {
     "reward_model": RewardConfig,
     "dpo": DPOConfig,
     "contrastive": ContrastiveConfig,
+    "rloo": RLOOConfig,
+    "ppo": PPOConfig,
+    "soft_q": SoftQConfig,
 }
+RL_KINDS = ("rloo", "ppo", "soft_q")
 
 
 def config_from_dict(kind: str, data: dict[str, Any] | TrainingConfig) -> TrainingConfig:
