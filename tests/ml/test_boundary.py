@@ -17,6 +17,9 @@ MODULES = [
     "training.ml.trainer",
     "training.ml.checkpoints",
     "training.ml.api",
+    "training.ml.rl",
+    "training.ml.rollouts",
+    "training.ml.rl_objectives",
     "training.ml.backbone",
 ]
 
