@@ -55,11 +55,17 @@ stop() {
   # through this.
   if [ "$embedded_db" = 1 ]; then "$BIN/python" -m alignweb.embedded_db stop || true; fi
 }
-trap 'stop; exit 0' INT TERM  # Ctrl-C is the normal way to end the demo
+trap 'stop; exit 0' INT TERM HUP  # Ctrl-C is the normal way to end the demo
 trap stop EXIT
 
 if [ -z "${DATABASE_URL:-}" ]; then
-  embedded_db=1
+  # A server that already runs (`python -m alignweb.embedded_db start` by hand, or another demo on
+  # this var/) is used and left running; the one this demo starts stops with it.
+  if "$BIN/python" -m alignweb.embedded_db status >/dev/null; then
+    echo "The embedded PostgreSQL already runs; it keeps running when the demo stops."
+  else
+    embedded_db=1
+  fi
   "$BIN/python" -m alignweb.embedded_db start
 fi
 "$BIN/python" manage.py migrate --noinput
