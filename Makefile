@@ -44,5 +44,7 @@ test: install test-browser-deps lint
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_REDIS_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# A demo's database still running (a demo killed outright) is stopped before its data goes.
 clean:
+	-test ! -x $(BIN)/python || $(BIN)/python -m alignweb.embedded_db stop
 	rm -rf $(VENV) var staticfiles
