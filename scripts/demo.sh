@@ -32,7 +32,11 @@ fi
 pids=()
 embedded_db=0
 stop() {
-  trap - INT TERM EXIT
+  trap - INT TERM HUP EXIT
+  # Every step runs, whatever fails before it: a process already gone, or a closed terminal, whose
+  # writes must not end this shell (SIGPIPE) before the database is stopped.
+  set +e
+  trap '' PIPE
   if [ "${#pids[@]}" -gt 0 ]; then
     echo "Stopping the web server and the workers..."
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -49,11 +53,11 @@ stop() {
       [ "$alive" = 0 ] && break
       for pid in "${pids[@]}"; do kill -"$signal" "$pid" 2>/dev/null || true; done
     done
-    wait || true
+    wait
   fi
   # Last, once nothing uses it. The server runs in a session of its own, so Ctrl-C reaches it only
   # through this.
-  if [ "$embedded_db" = 1 ]; then "$BIN/python" -m alignweb.embedded_db stop || true; fi
+  if [ "$embedded_db" = 1 ]; then "$BIN/python" -m alignweb.embedded_db stop; fi
 }
 trap 'stop; exit 0' INT TERM HUP  # Ctrl-C is the normal way to end the demo
 trap stop EXIT
