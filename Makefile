@@ -22,8 +22,9 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-bench.txt requireme
 
 install: $(STAMP)
 
-# Prepares var/ (secret key, SQLite, broker folders), seeds demo users and data, then runs gunicorn
-# on 127.0.0.1:8000 and a Celery worker in the foreground; Ctrl-C stops both. DEMO_PORT=... to move it.
+# Prepares var/ (secret key, the embedded PostgreSQL in var/postgres, broker folders), seeds demo users
+# and data, then runs gunicorn on 127.0.0.1:8000 and two Celery workers in the foreground; Ctrl-C stops
+# them and the database (its data is kept). DEMO_PORT=... to move it.
 demo: install
 	VENV=$(VENV) scripts/demo.sh
 
@@ -42,8 +43,8 @@ test: install test-browser-deps lint
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 	CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_REDIS_URL)} \
 	$(BIN)/pytest $(PYTEST_ARGS)
-	# The same queue logic must also be correct on the laptop default, SQLite.
-	DATABASE_URL=sqlite:///$(CURDIR)/var/test-sqlite.sqlite3 $(BIN)/pytest -q -m sqlite_too $(PYTEST_ARGS)
 
+# A demo's database still running (a demo killed outright) is stopped before its data goes.
 clean:
+	-test ! -x $(BIN)/python || $(BIN)/python -m alignweb.embedded_db stop
 	rm -rf $(VENV) var staticfiles

@@ -1,7 +1,8 @@
 """Settings come from the environment and fail loudly.
 
-Every value has an embedded default that runs on a laptop (SQLite under ``var/``, a filesystem
-Celery broker, an in-process cache), and an environment variable for production. A bad value
+Every value has an embedded default that runs on a laptop (the embedded PostgreSQL that ``make demo``
+starts under ``var/``, a filesystem Celery broker, an in-process cache), and an environment variable
+for production. A bad value
 stops the process at start with a message naming the variable.
 """
 
@@ -10,8 +11,10 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from alignweb import embedded_db
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("ALIGNWEB_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR = embedded_db.var_dir()
 
 env = environ.Env()
 
@@ -107,20 +110,14 @@ TEMPLATES = [
     },
 ]
 
+# PostgreSQL only. Unset, the embedded server of `make demo` (`python -m alignweb.embedded_db start`).
 try:
-    DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'alignweb.sqlite3'}")}
+    DATABASES = {"default": env.db_url("DATABASE_URL", default=embedded_db.url(VAR_DIR))}
 except (ImproperlyConfigured, KeyError, ValueError) as error:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {error}") from None
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must name a PostgreSQL database (postgres://...).")
 DATABASES["default"]["CONN_MAX_AGE"] = _int("DATABASE_CONN_MAX_AGE", 60)
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Django's SQLite backend, except that a migration's table rebuild keeps the triggers.
-    DATABASES["default"]["ENGINE"] = "alignweb.sqlite_backend"
-    # WAL plus a busy timeout lets the web server and a worker write to one SQLite file.
-    DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
-        "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")

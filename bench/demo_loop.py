@@ -3,11 +3,11 @@
     .venv/bin/python bench/demo_loop.py [--port 0] [--var-dir DIR] [--timeout 1800]
 
 What it does, through the app's REST API (what the demo's pages call), on a fresh var/ directory
-(SQLite and kombu's filesystem broker, the embedded defaults), with the bundled SmolLM2-135M-Instruct
-and all-MiniLM-L6-v2:
+(the embedded PostgreSQL and kombu's filesystem broker, the embedded defaults), with the bundled
+SmolLM2-135M-Instruct and all-MiniLM-L6-v2:
 
-1. starts ``scripts/demo.sh`` (migrate, seed the demo project, gunicorn, a default and a training
-   Celery worker) and reads the demo users' passwords from its output;
+1. starts ``scripts/demo.sh`` (the embedded PostgreSQL, migrate, seed the demo project, gunicorn, a
+   default and a training Celery worker) and reads the demo users' passwords from its output;
 2. both demo annotators judge every item in the queue (a seeded coin picks the side);
 3. the admin presses the run page's "Train and serve" (its API twin, ``POST /api/projects/demo/loop/``):
    a reward-model run and a DPO LoRA run with the run form's default configs
@@ -19,7 +19,8 @@ and all-MiniLM-L6-v2:
 
 Prints one JSON object: seconds for each phase, and ``loop_seconds`` from starting the runs to the
 annotator being served the tuned-vs-base comparison (the figure the demo's users wait for). Not a
-comparison with a peer. The demo is stopped (Ctrl-C's path) and the temporary var/ removed at the end.
+comparison with a peer. The demo is stopped (Ctrl-C's path; no process is left, the database server
+included) and the temporary var/ removed at the end.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from alignweb import embedded_db  # noqa: E402
 from bench.common import emit  # noqa: E402
 from training.demo_configs import DEMO_CONFIGS  # noqa: E402
 
@@ -78,7 +80,7 @@ class Demo:
     """``scripts/demo.sh`` in its own process group, its output kept (and tee'd to a log file)."""
 
     def __init__(self, *, var_dir: Path, port: int, log_path: Path) -> None:
-        # The embedded defaults: SQLite, the filesystem broker and every file under var_dir.
+        # The embedded defaults: PostgreSQL, the filesystem broker and every file under var_dir.
         env = {k: v for k, v in os.environ.items() if k in INHERITED or k.startswith(INHERITED_PREFIXES)}
         env.setdefault("VENV", str(Path(sys.executable).parents[1]))
         env |= {
@@ -87,7 +89,7 @@ class Demo:
             "DEMO_HOST": "127.0.0.1",
             "DEMO_PORT": str(port),
         }
-        self.port = port
+        self.port, self.var_dir = port, var_dir
         self.lines: list[str] = []
         self.log = log_path.open("w", encoding="utf-8")
         self.process = subprocess.Popen(
@@ -126,7 +128,8 @@ class Demo:
 
     def stop(self) -> None:
         """Ctrl-C's path: SIGINT to the process group and up to 60 s for demo.sh to stop its
-        children; then KILL whatever is left in the group (also when demo.sh died first)."""
+        children and the database; then KILL whatever is left in the group (also when demo.sh died
+        first) and stop the database, which runs in a session of its own, if demo.sh could not."""
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGINT)
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -134,6 +137,7 @@ class Demo:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        embedded_db.stop(self.var_dir)
         self.reader.join(timeout=10)
         self.process.stdout.close()
         self.log.close()
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     if args.var_dir and args.var_dir.exists() and any(args.var_dir.iterdir()):
         parser.error(f"{args.var_dir} is not empty: the loop needs a fresh demo (new users, nothing judged).")
-    var_dir = args.var_dir or Path(tempfile.mkdtemp(prefix="alignweb-demo-loop-"))
+    var_dir = (args.var_dir or Path(tempfile.mkdtemp(prefix="alignweb-demo-loop-"))).resolve()
     port = args.port or free_port()
     base = f"http://127.0.0.1:{port}"
     held_back = {

