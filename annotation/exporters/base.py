@@ -12,7 +12,7 @@ decorates it with :func:`register`.
 import datetime as dt
 import importlib
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar
 
@@ -80,6 +80,17 @@ class Exporter:
 
 
 _REGISTRY: dict[str, type[Exporter]] = {}
+
+
+def write_per_vote(pairs: Iterable[Pair], write_pair: Callable[[Pair], None]) -> int:
+    """The vote-level formats' loop: ``write_pair`` writes one row per vote of a pair, a pair with
+    no votes writes nothing; returns the number of rows, one per vote."""
+    rows = 0
+    for pair in pairs:
+        if pair.votes:
+            write_pair(pair)
+            rows += len(pair.votes)
+    return rows
 
 
 def register(cls: type[Exporter]) -> type[Exporter]:
