@@ -11,6 +11,7 @@ decorates it with :func:`register`.
 
 import datetime as dt
 import importlib
+import json
 import pkgutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -91,6 +92,17 @@ def write_per_vote(pairs: Iterable[Pair], write_pair: Callable[[Pair], None]) ->
             write_pair(pair)
             rows += len(pair.votes)
     return rows
+
+
+def write_json_lines(rows: Iterable[dict | None], out: BinaryIO) -> int:
+    """The pair-level formats' writer: each row as one JSON line (keys sorted, UTF-8 kept), a None
+    row (a pair the format leaves out) skipped; returns the number of lines."""
+    written = 0
+    for row in rows:
+        if row is not None:
+            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+            written += 1
+    return written
 
 
 def register(cls: type[Exporter]) -> type[Exporter]:
