@@ -97,3 +97,20 @@ def checked_principal(principal_id, is_superuser, outcome: str):
     return get_user_model().from_db(
         connection.alias, ["id", "is_superuser", "is_active"], [principal_id, is_superuser, True]
     )
+
+
+def call_as_caller(annotator, *, by_token_sql: str, by_user_sql: str, params: dict, user_params) -> tuple:
+    """One round trip of a vote function, and the user it acted for: ``(row, user)``.
+
+    A ``TokenBearer`` runs ``by_token_sql`` with its key; that function checks the token itself and
+    returns the principal's id and superuser flag before its own columns (``checked_principal``).
+    Anyone else runs ``by_user_sql`` with ``user_params(annotator)`` added: the two functions ask
+    for the user differently, so each caller names its own parameters.
+    """
+    with prepared_cursor() as cursor:
+        if isinstance(annotator, TokenBearer):
+            cursor.execute(by_token_sql, dict(params, key=annotator.key))
+            principal_id, is_superuser, *row = cursor.fetchone()
+            return tuple(row), checked_principal(principal_id, is_superuser, row[0])
+        cursor.execute(by_user_sql, dict(params, **user_params(annotator)))
+        return tuple(cursor.fetchone()), annotator

@@ -28,11 +28,16 @@ def runs_for_project(*, project: Project) -> QuerySet[TrainingRun]:
     )
 
 
-def run_for_project(*, project: Project, run_id: int) -> TrainingRun:
+def _one_or_404(queryset: QuerySet, *, pk: int, missing: str):
+    """The row ``pk`` of ``queryset``; a 404 saying ``missing`` when the caller's scope has none."""
     try:
-        return runs_for_project(project=project).get(pk=run_id)
-    except TrainingRun.DoesNotExist:
-        raise Http404("No such run.") from None
+        return queryset.get(pk=pk)
+    except queryset.model.DoesNotExist:
+        raise Http404(missing) from None
+
+
+def run_for_project(*, project: Project, run_id: int) -> TrainingRun:
+    return _one_or_404(runs_for_project(project=project), pk=run_id, missing="No such run.")
 
 
 def versions_for_project(*, project: Project) -> QuerySet[ModelVersion]:
@@ -45,10 +50,9 @@ def versions_for_project(*, project: Project) -> QuerySet[ModelVersion]:
 
 
 def version_for_project(*, project: Project, version_id: int) -> ModelVersion:
-    try:
-        return ModelVersion.objects.get(project=project, pk=version_id)
-    except ModelVersion.DoesNotExist:
-        raise Http404("No such model version.") from None
+    return _one_or_404(
+        ModelVersion.objects.filter(project=project), pk=version_id, missing="No such model version."
+    )
 
 
 def generation_jobs_for_project(*, project: Project) -> QuerySet[GenerationJob]:

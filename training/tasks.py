@@ -138,15 +138,19 @@ def score_comparisons(project_id: int) -> int:
     return comparisons_prioritise(project=project, order=order, scorer=scorer)
 
 
+def _logged_requeue(requeued: list[int], *, what: str) -> list[int]:
+    """A reaper's answer, logged when it found work: a re-queue means a worker died."""
+    if requeued:
+        logger.warning("Re-queued stale %s %s", what, requeued)
+    return requeued
+
+
 @shared_task(queue="default", ignore_result=True)
 def reap_stale_runs() -> list[int]:
     """Re-queue runs whose worker stopped beating (see the module docstring)."""
     from training.services.runs import runs_reap_stale
 
-    requeued = runs_reap_stale()
-    if requeued:
-        logger.warning("Re-queued stale training runs %s", requeued)
-    return requeued
+    return _logged_requeue(runs_reap_stale(), what="training runs")
 
 
 @shared_task(queue="default", ignore_result=True)
@@ -154,10 +158,7 @@ def reap_stale_generation_jobs() -> list[int]:
     """Queue again generation jobs whose worker stopped beating (``generation_jobs_reap_stale``)."""
     from training.services.generation import generation_jobs_reap_stale
 
-    requeued = generation_jobs_reap_stale()
-    if requeued:
-        logger.warning("Re-queued stale generation jobs %s", requeued)
-    return requeued
+    return _logged_requeue(generation_jobs_reap_stale(), what="generation jobs")
 
 
 @worker_ready.connect

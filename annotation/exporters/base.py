@@ -11,8 +11,9 @@ decorates it with :func:`register`.
 
 import datetime as dt
 import importlib
+import json
 import pkgutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import BinaryIO, ClassVar
 
@@ -80,6 +81,28 @@ class Exporter:
 
 
 _REGISTRY: dict[str, type[Exporter]] = {}
+
+
+def write_per_vote(pairs: Iterable[Pair], write_pair: Callable[[Pair], None]) -> int:
+    """The vote-level formats' loop: ``write_pair`` writes one row per vote of a pair, a pair with
+    no votes writes nothing; returns the number of rows, one per vote."""
+    rows = 0
+    for pair in pairs:
+        if pair.votes:
+            write_pair(pair)
+            rows += len(pair.votes)
+    return rows
+
+
+def write_json_lines(rows: Iterable[dict | None], out: BinaryIO) -> int:
+    """The pair-level formats' writer: each row as one JSON line (keys sorted, UTF-8 kept), a None
+    row (a pair the format leaves out) skipped; returns the number of lines."""
+    written = 0
+    for row in rows:
+        if row is not None:
+            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True).encode() + b"\n")
+            written += 1
+    return written
 
 
 def register(cls: type[Exporter]) -> type[Exporter]:

@@ -20,6 +20,7 @@ from annotation.exporters.base import (
     pair_values,
     register,
     vote_values,
+    write_per_vote,
 )
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -50,13 +51,12 @@ class CsvExporter(Exporter):
         try:
             writer = csv.writer(text, lineterminator="\r\n")
             writer.writerow(VOTE_COLUMNS + PAIR_COLUMNS)
-            rows = 0
-            for pair in pairs:
-                if not pair.votes:
-                    continue
+
+            def write_pair(pair: Pair) -> None:
                 tail = [cell(value) for value in pair_values(pair)]
                 writer.writerows([cell(value) for value in vote_values(vote)] + tail for vote in pair.votes)
-                rows += len(pair.votes)
+
+            rows = write_per_vote(pairs, write_pair)
             text.flush()
         finally:
             text.detach()  # the caller owns ``out`` and closes it

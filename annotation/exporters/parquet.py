@@ -15,6 +15,7 @@ from annotation.exporters.base import (
     pair_values,
     register,
     vote_values,
+    write_per_vote,
 )
 
 ROW_GROUP = 50_000
@@ -65,7 +66,6 @@ class ParquetExporter(Exporter):
         created_at = names.index("created_at")
         prompt = names.index("prompt")
         columns: list[list] = [[] for _ in names]
-        rows = 0
         with pq.ParquetWriter(out, schema) as writer:
 
             def flush() -> None:
@@ -74,7 +74,7 @@ class ParquetExporter(Exporter):
                 for column in columns:
                     column.clear()
 
-            for pair in pairs:
+            def write_pair(pair: Pair) -> None:
                 tail = list(pair_values(pair))
                 tail[prompt - len(VOTE_COLUMNS)] = [
                     {"role": m.get("role", "user"), "content": m.get("content", "")} for m in pair.messages
@@ -85,9 +85,10 @@ class ParquetExporter(Exporter):
                         values[created_at] = dt.datetime.fromisoformat(values[created_at]).astimezone(dt.UTC)
                     for column, value in zip(columns, values, strict=True):
                         column.append(value)
-                    rows += 1
                     if len(columns[0]) >= ROW_GROUP:
                         flush()
+
+            rows = write_per_vote(pairs, write_pair)
             if columns[0] or rows == 0:
                 flush()
         return rows

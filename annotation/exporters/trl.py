@@ -12,12 +12,11 @@ row carries ``label`` (``preferred``, ``tie`` or ``both_bad``) and ties keep A t
 canonical order, so a trainer can filter them.
 """
 
-import json
 from collections.abc import Iterable
 from typing import BinaryIO
 
 from alignweb.conversations import trl_conversational_row, trl_plain_row
-from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register
+from annotation.exporters.base import PAIR_LABELS, Exporter, Pair, WriteOptions, register, write_json_lines
 
 
 def trl_row(pair: Pair, options: WriteOptions) -> dict | None:
@@ -40,11 +39,4 @@ class TrlExporter(Exporter):
     pair_level = True
 
     def write(self, pairs: Iterable[Pair], out: BinaryIO, options: WriteOptions) -> int:
-        rows = 0
-        for pair in pairs:
-            row = trl_row(pair, options)
-            if row is None:
-                continue
-            out.write(json.dumps(row, ensure_ascii=False, sort_keys=True).encode() + b"\n")
-            rows += 1
-        return rows
+        return write_json_lines((trl_row(pair, options) for pair in pairs), out)

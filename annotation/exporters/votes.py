@@ -18,6 +18,7 @@ from annotation.exporters.base import (
     pair_values,
     register,
     vote_values,
+    write_per_vote,
 )
 
 _string = json.encoder.c_encode_basestring or json.encoder.py_encode_basestring  # ensure_ascii=False
@@ -81,11 +82,8 @@ class VotesExporter(Exporter):
     content_type = "application/x-ndjson"
 
     def write(self, pairs: Iterable[Pair], out: BinaryIO, options: WriteOptions) -> int:
-        rows = 0
-        for pair in pairs:
-            if not pair.votes:
-                continue
+        def write_pair(pair: Pair) -> None:
             tail = pair_json_tail(pair)
             out.write("".join([vote_json_head(vote) + tail for vote in pair.votes]).encode())
-            rows += len(pair.votes)
-        return rows
+
+        return write_per_vote(pairs, write_pair)

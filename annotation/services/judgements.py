@@ -12,12 +12,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.http import Http404
 from django.utils import timezone
 
-from annotation.db import prepared_cursor
 from annotation.models import AssignmentStatus, Judgement
 from annotation.parsing import is_plain_int
 from annotation.services.errors import Conflict, ValidationFailed
 from annotation.services.vote_rows import assignment_with_scheme, judgement_for
-from annotation.token_bearer import TokenBearer, checked_principal
+from annotation.token_bearer import TokenBearer, call_as_caller
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 RATIONALE_MAX_CHARS = 10_000  # judgement_submit.sql refuses longer ones ('rationale-too-long')
@@ -150,16 +149,13 @@ SELECT /* judgement:submit-by-token */ * FROM annotation_judgement_submit_by_tok
 
 def _call_submit(*, annotator, params: dict) -> tuple[tuple, AbstractBaseUser]:
     """One round trip: the function's row, and the annotator it acted for (a token's user)."""
-    with prepared_cursor() as cursor:
-        if isinstance(annotator, TokenBearer):
-            cursor.execute(_SUBMIT_BY_TOKEN_CALL_SQL, dict(params, key=annotator.key))
-            principal_id, is_superuser, *row = cursor.fetchone()
-            annotator = checked_principal(principal_id, is_superuser, row[0])
-        else:
-            members_only = not annotator.is_superuser
-            cursor.execute(_SUBMIT_CALL_SQL, dict(params, user=annotator.pk, members_only=members_only))
-            row = cursor.fetchone()
-    return tuple(row), annotator
+    return call_as_caller(
+        annotator,
+        by_token_sql=_SUBMIT_BY_TOKEN_CALL_SQL,
+        by_user_sql=_SUBMIT_CALL_SQL,
+        params=params,
+        user_params=lambda user: {"user": user.pk, "members_only": not user.is_superuser},
+    )
 
 
 _CONFLICTS = {

@@ -30,7 +30,7 @@ from annotation.services.leases import (  # noqa: F401 (callers import the lease
     leases_expire,
 )
 from annotation.services.vote_rows import leased_assignment
-from annotation.token_bearer import TokenBearer, checked_principal
+from annotation.token_bearer import TokenBearer, call_as_caller
 
 # Sides are shuffled by ranking the comparison's positions with a permutation drawn in Python (the
 # caller's rng): comparisons with more responses than this keep the rest in position order.
@@ -108,15 +108,13 @@ def comparison_next_by_slug(
         return None, None  # an anonymous caller is an outsider everywhere
     params = _draws(rng or random, now=now, with_progress=with_progress)
     params.update(slug=slug, roles=sorted(allowed))
-    with prepared_cursor() as cursor:
-        if isinstance(annotator, TokenBearer):
-            cursor.execute(_NEXT_BY_TOKEN_CALL_SQL, dict(params, key=annotator.key))
-            principal_id, is_superuser, *row = cursor.fetchone()
-            annotator = checked_principal(principal_id, is_superuser, row[0])
-        else:
-            params.update(user=annotator.pk, superuser=annotator.is_superuser)
-            cursor.execute(_NEXT_IN_CALL_SQL, params)
-            row = cursor.fetchone()
+    row, annotator = call_as_caller(
+        annotator,
+        by_token_sql=_NEXT_BY_TOKEN_CALL_SQL,
+        by_user_sql=_NEXT_IN_CALL_SQL,
+        params=params,
+        user_params=lambda user: {"user": user.pk, "superuser": user.is_superuser},
+    )
     outcome, role, project_id, gold_rate, lease_seconds, overlap, *lease = row
     if outcome == "no-project":
         return None, None
