@@ -19,7 +19,7 @@ from . import backbone as bb
 from .objectives import contrastive_lm_loss, info_nce_loss, margin_ranking_loss
 from .policy import DPOTask
 from .reward import pad_batch, pairwise_metrics, pool
-from .task_parts import AdapterWeights, PairSetData
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import layout_for, render_conversation
 
 
@@ -89,10 +89,8 @@ class EmbeddingTask(PairSetData, AdapterWeights):
 
     def evaluate(self, device, autocast):
         pos, neg = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
         with torch.inference_mode(), autocast():
-            for start in range(0, len(self.eval), bs):
-                idx = list(range(start, min(start + bs, len(self.eval))))
+            for idx in eval_batches(self.cfg, len(self.eval)):
                 q, c, r = self._embed(self.model, self._batch(self.eval, idx, device))
                 pos.append((q * c).sum(-1).float().cpu())
                 neg.append((q * r).sum(-1).float().cpu())
@@ -183,10 +181,8 @@ class ContrastiveLMTask(DPOTask):
 
     def evaluate(self, device, autocast):
         chosen, rejected = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
         with torch.inference_mode(), autocast():
-            for start in range(0, len(self.eval), bs):
-                idx = list(range(start, min(start + bs, len(self.eval))))
+            for idx in eval_batches(self.cfg, len(self.eval)):
                 b = self._batch(self.eval, idx, device, with_ref=False)
                 sums, _ = self._sums(self.module, b)
                 c, r = sums.float().cpu().chunk(2)

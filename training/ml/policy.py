@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from . import backbone as bb
 from .objectives import dpo_loss, ipo_loss
 from .reward import pad_batch, pairwise_metrics
-from .task_parts import AdapterWeights, PairSetData
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import TokenizedPairs, tokenize_pairs
 
 
@@ -246,14 +246,10 @@ class DPOTask(PairSetData, AdapterWeights):
         """(N, 2) sums and (N, 2) counts of log-probs of [chosen, rejected] for every pair."""
         was_training = scorer.training
         scorer.eval()
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = data.lengths()
-        order = sorted(range(len(data)), key=lengths.__getitem__)
         sums = torch.zeros(len(data), 2)
         counts = torch.zeros(len(data), 2)
         autocast = _autocast(device, self.cfg)
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
+        for idx in eval_batches(self.cfg, len(data), lengths=data.lengths()):
             b = self._batch(data, idx, device, with_ref=False)
             with autocast():
                 s, c = self._sums(scorer, b)
@@ -333,12 +329,8 @@ class DPOTask(PairSetData, AdapterWeights):
 
     def evaluate(self, device, autocast) -> dict[str, float]:
         chosen, rejected, losses = [], [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = self.eval.lengths()
-        order = sorted(range(len(self.eval)), key=lengths.__getitem__)
         with torch.inference_mode(), autocast():
-            for start in range(0, len(order), bs):
-                idx = order[start : start + bs]
+            for idx in eval_batches(self.cfg, len(self.eval), lengths=self.eval.lengths()):
                 batch = self._batch(self.eval, idx, device, with_ref=True, split="eval")
                 pc, pr, rc, rr = self._pair_logps(self.module, batch)
                 chosen.append((self.cfg.beta * (pc - rc)).float().cpu())
@@ -346,7 +338,7 @@ class DPOTask(PairSetData, AdapterWeights):
                 losses.append(self.loss_value(pc, pr, rc, rr) * len(idx))
         c, r = torch.cat(chosen), torch.cat(rejected)
         metrics = pairwise_metrics(c, r)  # on the implicit rewards beta * log(pi / ref)
-        metrics["loss"] = sum(losses) / len(order)
+        metrics["loss"] = sum(losses) / len(self.eval)
         metrics["chosen_reward"] = c.mean().item()
         metrics["rejected_reward"] = r.mean().item()
         return metrics

@@ -20,7 +20,7 @@ from . import length_chunks
 from .checkpoints import read_json
 from .data import Message
 from .objectives import bradley_terry_loss
-from .task_parts import AdapterWeights, PairSetData
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import TokenizedPairs, tokenize_pairs, tokenize_scoring
 
 
@@ -236,12 +236,9 @@ class RewardTask(PairSetData, AdapterWeights):
 
     def evaluate(self, device, autocast) -> dict[str, float]:
         chosen, rejected = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = self.eval.lengths()
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
         with torch.inference_mode(), autocast():
-            for start in range(0, len(order), bs):
-                c, r = self._rewards(self.model, self._batch(self.eval, order[start : start + bs], device))
+            for idx in eval_batches(self.cfg, len(self.eval), lengths=self.eval.lengths()):
+                c, r = self._rewards(self.model, self._batch(self.eval, idx, device))
                 chosen.append(c.float().cpu())
                 rejected.append(r.float().cpu())
         c, r = torch.cat(chosen), torch.cat(rejected)

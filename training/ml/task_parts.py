@@ -10,6 +10,14 @@ from torch import Tensor, nn
 from . import backbone as bb
 
 
+def eval_batches(cfg, n: int, *, lengths: list[int] | None = None) -> list[list[int]]:
+    """Index batches for scoring without gradients: cfg.eval_batch_size each (0: twice the training
+    batch, as no gradients are kept), shortest first when lengths are given (less padding)."""
+    size = cfg.eval_batch_size or 2 * cfg.batch_size
+    order = sorted(range(n), key=lengths.__getitem__) if lengths is not None else list(range(n))
+    return [order[start : start + size] for start in range(0, n, size)]
+
+
 class PairSetData:
     """Sizes of `self.train` / `self.eval`, tokenised pair sets with `lengths()` (eval may be None)."""
 
