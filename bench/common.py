@@ -322,6 +322,31 @@ def interleaved_runs(
     return peaks, ours_runs, trl_runs
 
 
+def train_ours(
+    kind: str, args: argparse.Namespace, data: dict[str, Any], workdir: Path, *, epochs: float, **extra: Any
+) -> tuple[Any, StepClock, float]:
+    """Our trainer on the kept pairs with the settings TRL gets too: (result, step clock, wall seconds)."""
+    from training.ml.api import run_training
+
+    config = {
+        "model": str(data["path"]),
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "epochs": epochs,
+        "lr": args.lr,
+        "warmup_ratio": args.warmup_ratio,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "seed": args.seed,
+        "device": "cpu",
+        **extra,
+    }
+    clock = StepClock()
+    start = time.perf_counter()
+    result = run_training(kind, config, data["train"].examples, output_dir=workdir, on_log=clock.on_log)
+    return result, clock, time.perf_counter() - start
+
+
 def trl_training_args(
     args: argparse.Namespace, workdir: Path, *, pairs: int, epochs: float
 ) -> dict[str, Any]:

@@ -58,26 +58,10 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 def run_ours(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from training.ml import backbone
-    from training.ml.api import run_training
 
-    config = {
-        "model": str(data["path"]),
-        "max_length": args.max_length,
-        "batch_size": args.batch_size,
-        "epochs": 1.0,
-        "lr": args.lr,
-        "beta": args.beta,
-        "loss_type": "sigmoid",
-        "warmup_ratio": args.warmup_ratio,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "seed": args.seed,
-        "device": "cpu",
-    }
-    clock = common.StepClock()
-    start = time.perf_counter()
-    result = run_training("dpo", config, data["train"].examples, output_dir=workdir, on_log=clock.on_log)
-    wall = time.perf_counter() - start
+    result, clock, wall = common.train_ours(
+        "dpo", args, data, workdir, epochs=1.0, beta=args.beta, loss_type="sigmoid"
+    )
     policy = backbone.load_causal_lm(result.checkpoint_dir)
     return {"clock": clock, "wall": wall, "policy": policy, "steps": result.steps}
 

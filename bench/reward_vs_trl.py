@@ -58,27 +58,9 @@ def prepare(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_ours(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    from training.ml.api import run_training
     from training.ml.serving import RewardScorer
 
-    config = {
-        "model": str(data["path"]),
-        "max_length": args.max_length,
-        "batch_size": args.batch_size,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "warmup_ratio": args.warmup_ratio,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "seed": args.seed,
-        "device": "cpu",
-    }
-    clock = common.StepClock()
-    start = time.perf_counter()
-    result = run_training(
-        "reward_model", config, data["train"].examples, output_dir=workdir, on_log=clock.on_log
-    )
-    wall = time.perf_counter() - start
+    result, clock, wall = common.train_ours("reward_model", args, data, workdir, epochs=args.epochs)
     scorer = RewardScorer.load(result.checkpoint_dir, device="cpu")
     metrics = scorer.evaluate(data["held"].examples)
     return {
