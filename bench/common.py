@@ -19,11 +19,13 @@ tokens count, never padding.
 
 from __future__ import annotations
 
+import argparse
 import json
+import math
 import random
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,3 +238,196 @@ def settings(args: Any, **extra: Any) -> dict[str, Any]:
         },
         **extra,
     }
+
+
+def comparison_parser(
+    doc: str,
+    *,
+    pairs: int,
+    eval_pairs: int,
+    batch_size: int,
+    lr: float,
+    repeats: int,
+    model: str,
+    model_help: str,
+) -> argparse.ArgumentParser:
+    """The flags every ours-against-TRL bench takes; each bench adds its own and calls `parse`."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pairs", type=int, default=pairs, help="training pairs (after the length filter)")
+    parser.add_argument("--eval-pairs", type=int, default=eval_pairs, help="held-out pairs for accuracy")
+    parser.add_argument("--max-length", type=int, default=256, help="tokens per sequence")
+    parser.add_argument("--batch-size", type=int, default=batch_size, help="pairs per optimiser step")
+    parser.add_argument("--lr", type=float, default=lr)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=repeats, help="interleaved runs per side; the best counts"
+    )
+    parser.add_argument("--model", default=model, help=model_help)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--skip-trl", action="store_true", help="time ours only (profiling)")
+    return parser
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    args = parser.parse_args(argv)
+    for name in ("pairs", "eval_pairs", "max_length", "batch_size", "repeats"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def prepare_pairs(
+    args: argparse.Namespace, load_tokenizer: Callable[[str], tuple[Any, Any]], *, is_encoder: bool
+) -> dict[str, Any]:
+    """Load, split and length-filter the data, tokenised once with our tokenisation.
+
+    load_tokenizer maps --model to (resolved path, tokenizer); it runs only once the data is there.
+    """
+    if not args.data.is_file():
+        skip(f"{args.data} is absent")
+    examples, bad_rows = load_pairs(args.data)
+    train_pool, eval_pool = split(examples, eval_fraction=0.2, seed=args.seed)
+    path, tokenizer = load_tokenizer(args.model)
+    train = keep_within(tokenizer, train_pool, max_length=args.max_length, is_encoder=is_encoder)
+    held = keep_within(tokenizer, eval_pool, max_length=args.max_length, is_encoder=is_encoder)
+    if len(train.examples) < args.pairs or not held.examples:
+        skip(
+            f"only {len(train.examples)} training pairs fit in {args.max_length} tokens; "
+            f"asked for {args.pairs}"
+        )
+    return {
+        "path": path,
+        "tokenizer": tokenizer,
+        "train": head(train, args.pairs),
+        "held": head(held, args.eval_pairs),
+        "bad_rows": bad_rows,
+    }
+
+
+def interleaved_runs(
+    args: argparse.Namespace, data: dict[str, Any], run_ours: Callable, run_trl: Callable, *, prefix: str
+) -> tuple[list[float], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(peaks, ours runs, TRL runs). Interleaved (ours, TRL, ours, TRL, ...) so that a burst of load
+    on the shared machine hits both sides alike; each side's best run counts."""
+    import tempfile
+
+    peaks, ours_runs, trl_runs = [], [], []
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        for repeat in range(args.repeats):
+            peaks.append(peak_gflops())
+            ours_runs.append(run_ours(args, data, Path(tmp) / f"ours-{repeat}"))
+            if not args.skip_trl:
+                trl_runs.append(run_trl(args, data, Path(tmp) / f"trl-{repeat}"))
+    return peaks, ours_runs, trl_runs
+
+
+def train_ours(
+    kind: str, args: argparse.Namespace, data: dict[str, Any], workdir: Path, *, epochs: float, **extra: Any
+) -> tuple[Any, StepClock, float]:
+    """Our trainer on the kept pairs with the settings TRL gets too: (result, step clock, wall seconds)."""
+    from training.ml.api import run_training
+
+    config = {
+        "model": str(data["path"]),
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "epochs": epochs,
+        "lr": args.lr,
+        "warmup_ratio": args.warmup_ratio,
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "seed": args.seed,
+        "device": "cpu",
+        **extra,
+    }
+    clock = StepClock()
+    start = time.perf_counter()
+    result = run_training(kind, config, data["train"].examples, output_dir=workdir, on_log=clock.on_log)
+    return result, clock, time.perf_counter() - start
+
+
+def trl_training_args(
+    args: argparse.Namespace, workdir: Path, *, pairs: int, epochs: float
+) -> dict[str, Any]:
+    """The TRL config fields that match our trainer's settings (see each bench's docstring)."""
+    total_steps = math.ceil(epochs * math.ceil(pairs / args.batch_size))
+    return {
+        "output_dir": str(workdir),
+        "per_device_train_batch_size": args.batch_size,
+        "num_train_epochs": epochs,
+        "learning_rate": args.lr,
+        "lr_scheduler_type": "linear",
+        "warmup_steps": math.ceil(args.warmup_ratio * total_steps),
+        "weight_decay": 0.0,
+        "max_grad_norm": 1.0,
+        "optim": "adamw_torch",
+        "max_length": args.max_length,
+        "bf16": False,  # TRL defaults to bf16, ~20x slower on CPU; ours trains in fp32 on CPU
+        "eval_strategy": "no",
+        "save_strategy": "no",
+        "report_to": "none",
+        "logging_steps": 10,
+        "disable_tqdm": True,
+        "seed": args.seed,
+        "use_cpu": True,
+    }
+
+
+def comparison_summary(
+    args: argparse.Namespace,
+    data: dict[str, Any],
+    *,
+    benchmark: str,
+    sizes: Sequence[int],
+    peaks: Sequence[float],
+    ours_runs: Sequence[dict[str, Any]],
+    trl_runs: Sequence[dict[str, Any]],
+    ours_run_flops: float,
+    ours_accuracy: float,
+    trl_accuracy: float | None,
+    notes: dict[str, str],
+) -> dict[str, Any]:
+    """The throughput result both sides are reported in; notes say what was kept, timed and counted.
+
+    ours_run_flops: the whole run's FLOPs, scaled here to the timed window's share of pairs.
+    """
+    train: Kept = data["train"]
+    pairs = steady_pairs(sizes)
+    ours_clock = best_clock([run["clock"] for run in ours_runs])
+    ours_pps = pairs / ours_clock.steady_seconds()
+    ours_flops = ours_run_flops * pairs / sum(sizes)
+    result: dict[str, Any] = {
+        "benchmark": benchmark,
+        "model": args.model,
+        "ours_pairs_per_s": ours_pps,
+        "trl_pairs_per_s": None,
+        "ratio": None,
+        "ours_accuracy": ours_accuracy,
+        "trl_accuracy": trl_accuracy,
+        "ours_gflops": ours_flops / ours_clock.steady_seconds() / 1e9,
+        "peak_gflops": max(peaks),
+        "ours_pairs_per_cpu_s": pairs / ours_clock.steady_cpu_seconds(),
+        "ours_pairs_per_s_each_run": [pairs / run["clock"].steady_seconds() for run in ours_runs],
+        "ours_wall_s_each_run": [run["wall"] for run in ours_runs],
+        "peak_gflops_each_repeat": list(peaks),
+        "ours_steps": ours_runs[0]["steps"],
+        "train_pairs": len(train.examples),
+        "eval_pairs": len(data["held"].examples),
+        "train_tokens": train.tokens(),
+        **notes,
+    }
+    if trl_runs:
+        trl_clock = best_clock([run["clock"] for run in trl_runs])
+        trl_pps = pairs / trl_clock.steady_seconds()
+        result.update(
+            trl_pairs_per_s=trl_pps,
+            ratio=ours_pps / trl_pps,
+            trl_pairs_per_cpu_s=pairs / trl_clock.steady_cpu_seconds(),
+            ratio_cpu_time=trl_clock.steady_cpu_seconds() / ours_clock.steady_cpu_seconds(),
+            trl_pairs_per_s_each_run=[pairs / run["clock"].steady_seconds() for run in trl_runs],
+            trl_wall_s_each_run=[run["wall"] for run in trl_runs],
+            trl_steps=trl_runs[0]["steps"],
+            trl_kept_pairs=trl_runs[0]["kept_by_trl"],
+        )
+    return result

@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -34,72 +32,36 @@ MODEL = "smollm2-135m"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = common.comparison_parser(
+        __doc__,
+        pairs=32,
+        eval_pairs=32,
+        batch_size=4,
+        lr=1e-6,
+        repeats=1,
+        model=MODEL,
+        model_help="policy (short name or directory)",
     )
-    parser.add_argument("--pairs", type=int, default=32, help="training pairs (after the length filter)")
-    parser.add_argument("--eval-pairs", type=int, default=32, help="held-out pairs for accuracy")
-    parser.add_argument("--max-length", type=int, default=256, help="tokens per sequence")
-    parser.add_argument("--batch-size", type=int, default=4, help="pairs per optimiser step")
-    parser.add_argument("--lr", type=float, default=1e-6)
     parser.add_argument("--beta", type=float, default=0.1)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--repeats", type=int, default=1, help="interleaved runs per side; the best counts")
-    parser.add_argument("--model", default=MODEL, help="policy (short name or directory)")
-    parser.add_argument("--data", type=Path, default=common.DEFAULT_DATA)
-    parser.add_argument("--skip-trl", action="store_true", help="time ours only (profiling)")
-    args = parser.parse_args(argv)
-    for name in ("pairs", "eval_pairs", "max_length", "batch_size", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+    return common.parse(parser, argv)
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
     from training.ml import backbone
 
-    if not args.data.is_file():
-        common.skip(f"{args.data} is absent")
-    examples, bad_rows = common.load_pairs(args.data)
-    train_pool, eval_pool = common.split(examples, eval_fraction=0.2, seed=args.seed)
-    path = backbone.resolve(args.model)
-    tokenizer = backbone.load_tokenizer(path)
-    train = common.keep_within(tokenizer, train_pool, max_length=args.max_length, is_encoder=False)
-    held = common.keep_within(tokenizer, eval_pool, max_length=args.max_length, is_encoder=False)
-    if len(train.examples) < args.pairs or not held.examples:
-        common.skip(f"only {len(train.examples)} training pairs fit in {args.max_length} tokens")
-    return {
-        "path": path,
-        "tokenizer": tokenizer,
-        "train": common.head(train, args.pairs),
-        "held": common.head(held, args.eval_pairs),
-        "bad_rows": bad_rows,
-    }
+    def load_tokenizer(model: str) -> tuple[Path, Any]:
+        path = backbone.resolve(model)
+        return path, backbone.load_tokenizer(path)
+
+    return common.prepare_pairs(args, load_tokenizer, is_encoder=False)
 
 
 def run_ours(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> dict[str, Any]:
     from training.ml import backbone
-    from training.ml.api import run_training
 
-    config = {
-        "model": str(data["path"]),
-        "max_length": args.max_length,
-        "batch_size": args.batch_size,
-        "epochs": 1.0,
-        "lr": args.lr,
-        "beta": args.beta,
-        "loss_type": "sigmoid",
-        "warmup_ratio": args.warmup_ratio,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "seed": args.seed,
-        "device": "cpu",
-    }
-    clock = common.StepClock()
-    start = time.perf_counter()
-    result = run_training("dpo", config, data["train"].examples, output_dir=workdir, on_log=clock.on_log)
-    wall = time.perf_counter() - start
+    result, clock, wall = common.train_ours(
+        "dpo", args, data, workdir, epochs=1.0, beta=args.beta, loss_type="sigmoid"
+    )
     policy = backbone.load_causal_lm(result.checkpoint_dir)
     return {"clock": clock, "wall": wall, "policy": policy, "steps": result.steps}
 
@@ -122,29 +84,11 @@ def run_trl(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> di
     from trl import DPOConfig, DPOTrainer
 
     train: common.Kept = data["train"]
-    total_steps = math.ceil(len(train.examples) / args.batch_size)
     config = DPOConfig(
-        output_dir=str(workdir),
-        per_device_train_batch_size=args.batch_size,
-        num_train_epochs=1,
-        learning_rate=args.lr,
+        **common.trl_training_args(args, workdir, pairs=len(train.examples), epochs=1),
         beta=args.beta,
         loss_type=["sigmoid"],
-        lr_scheduler_type="linear",
-        warmup_steps=math.ceil(args.warmup_ratio * total_steps),
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        optim="adamw_torch",
-        max_length=args.max_length,
         precompute_ref_log_probs=True,
-        bf16=False,  # TRL defaults to bf16, ~20x slower on CPU; ours trains in fp32 on CPU
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        logging_steps=10,
-        disable_tqdm=True,
-        seed=args.seed,
-        use_cpu=True,
     )
     clock = common.StepClock()
     start = time.perf_counter()
@@ -223,13 +167,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     args = parse_args(argv)
     data = prepare(args)
-    peaks, ours_runs, trl_runs = [], [], []
-    with tempfile.TemporaryDirectory(prefix="bench-dpo-") as tmp:
-        for repeat in range(args.repeats):
-            peaks.append(common.peak_gflops())
-            ours_runs.append(run_ours(args, data, Path(tmp) / f"ours-{repeat}"))
-            if not args.skip_trl:
-                trl_runs.append(run_trl(args, data, Path(tmp) / f"trl-{repeat}"))
+    peaks, ours_runs, trl_runs = common.interleaved_runs(args, data, run_ours, run_trl, prefix="bench-dpo-")
     pad_id = data["tokenizer"].pad_token_id
     reference = backbone.load_causal_lm(data["path"]).eval()
     ref_logps = sequence_logps(reference, data["held"], pad_id=pad_id)
@@ -248,60 +186,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def summarise(args, data, peaks, ours_runs, trl_runs, ours_acc, trl_acc, reference) -> dict[str, Any]:
     train: common.Kept = data["train"]
-    sizes = common.batch_sizes(len(train.examples), args.batch_size)
-    steady_pairs = common.steady_pairs(sizes)
-    ours_clock = common.best_clock([run["clock"] for run in ours_runs])
-    ours_pps = steady_pairs / ours_clock.steady_seconds()
-    ours_flops = flops_of(reference, train) * steady_pairs / sum(sizes)
-    result: dict[str, Any] = {
-        "benchmark": "dpo",
-        "model": args.model,
-        "ours_pairs_per_s": ours_pps,
-        "trl_pairs_per_s": None,
-        "ratio": None,
-        "ours_accuracy": ours_acc,
-        "trl_accuracy": trl_acc,
-        "ours_gflops": ours_flops / ours_clock.steady_seconds() / 1e9,
-        "peak_gflops": max(peaks),
-        "ours_pairs_per_cpu_s": steady_pairs / ours_clock.steady_cpu_seconds(),
-        "ours_pairs_per_s_each_run": [steady_pairs / run["clock"].steady_seconds() for run in ours_runs],
-        "ours_wall_s_each_run": [run["wall"] for run in ours_runs],
-        "peak_gflops_each_repeat": peaks,
-        "ours_steps": ours_runs[0]["steps"],
-        "train_pairs": len(train.examples),
-        "eval_pairs": len(data["held"].examples),
-        "train_tokens": train.tokens(),
-        "accuracy": "held-out implicit-reward accuracy, both policies scored by the same function",
-        "kept_examples": (
-            f"pairs whose chosen and rejected sequences (prompt + reply, chat template) both fit in "
-            f"{args.max_length} tokens; {train.dropped} longer training pairs and {data['held'].dropped} "
-            f"longer held-out pairs were left out for BOTH trainers; "
-            f"{data['bad_rows']} malformed HH rows skipped"
-        ),
-        "timing": (
-            "steady state: pairs in optimiser steps 2..N / seconds from the end of step 1 to the end of "
-            f"step N (reference log-probs are precomputed by both, before step 1); best of {args.repeats} "
-            "interleaved runs per side; 2 shared CPU cores, so noisy. *_wall_s include load, "
-            "tokenisation, the reference pass and (ours) the final checkpoint"
-        ),
-        "flops": common.FLOPS_NOTE
-        + "; each pair's distinct tokens (prompt once + both replies); LM head on reply tokens only; "
-        "reference pass excluded",
-    }
+    result = common.comparison_summary(
+        args,
+        data,
+        benchmark="dpo",
+        sizes=common.batch_sizes(len(train.examples), args.batch_size),
+        peaks=peaks,
+        ours_runs=ours_runs,
+        trl_runs=trl_runs,
+        ours_run_flops=flops_of(reference, train),
+        ours_accuracy=ours_acc,
+        trl_accuracy=trl_acc,
+        notes={
+            "accuracy": "held-out implicit-reward accuracy, both policies scored by the same function",
+            "kept_examples": (
+                f"pairs whose chosen and rejected sequences (prompt + reply, chat template) both fit in "
+                f"{args.max_length} tokens; {train.dropped} longer training pairs and "
+                f"{data['held'].dropped} longer held-out pairs were left out for BOTH trainers; "
+                f"{data['bad_rows']} malformed HH rows skipped"
+            ),
+            "timing": (
+                "steady state: pairs in optimiser steps 2..N / seconds from the end of step 1 to the end "
+                f"of step N (reference log-probs are precomputed by both, before step 1); best of "
+                f"{args.repeats} interleaved runs per side; 2 shared CPU cores, so noisy. *_wall_s "
+                "include load, tokenisation, the reference pass and (ours) the final checkpoint"
+            ),
+            "flops": common.FLOPS_NOTE
+            + "; each pair's distinct tokens (prompt once + both replies); LM head on reply tokens only; "
+            "reference pass excluded",
+        },
+    )
     if trl_runs:
-        trl_clock = common.best_clock([run["clock"] for run in trl_runs])
-        trl_pps = steady_pairs / trl_clock.steady_seconds()
-        result.update(
-            trl_pairs_per_s=trl_pps,
-            ratio=ours_pps / trl_pps,
-            trl_pairs_per_cpu_s=steady_pairs / trl_clock.steady_cpu_seconds(),
-            ratio_cpu_time=trl_clock.steady_cpu_seconds() / ours_clock.steady_cpu_seconds(),
-            trl_pairs_per_s_each_run=[steady_pairs / run["clock"].steady_seconds() for run in trl_runs],
-            trl_wall_s_each_run=[run["wall"] for run in trl_runs],
-            trl_steps=trl_runs[0]["steps"],
-            trl_kept_pairs=trl_runs[0]["kept_by_trl"],
-            trl_longest_sequence=trl_runs[0]["longest_trl_sequence"],
-        )
+        result["trl_longest_sequence"] = trl_runs[0]["longest_trl_sequence"]
     result["settings"] = common.settings(args, data=str(args.data))
     return result
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -32,74 +31,36 @@ MODEL = "minilm-l6"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    parser = common.comparison_parser(
+        __doc__,
+        pairs=256,
+        eval_pairs=200,
+        batch_size=16,
+        lr=5e-5,
+        repeats=2,
+        model=MODEL,
+        model_help="backbone (short name or directory)",
     )
-    parser.add_argument("--pairs", type=int, default=256, help="training pairs (after the length filter)")
-    parser.add_argument("--eval-pairs", type=int, default=200, help="held-out pairs for accuracy")
-    parser.add_argument("--max-length", type=int, default=256, help="tokens per sequence")
-    parser.add_argument("--batch-size", type=int, default=16, help="pairs per optimiser step")
     parser.add_argument("--epochs", type=float, default=1.0)
-    parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--model", default=MODEL, help="backbone (short name or directory)")
-    parser.add_argument("--data", type=Path, default=common.DEFAULT_DATA)
-    parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per side; the best counts")
-    parser.add_argument("--skip-trl", action="store_true", help="time ours only (profiling)")
-    args = parser.parse_args(argv)
-    for name in ("pairs", "eval_pairs", "max_length", "batch_size", "repeats"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
-    return args
+    return common.parse(parser, argv)
 
 
 def prepare(args: argparse.Namespace) -> dict[str, Any]:
-    """Load, split and length-filter the data; tokenise once with our tokenisation."""
     from transformers import AutoTokenizer
 
     from training.ml.hub import resolve_model
 
-    if not args.data.is_file():
-        common.skip(f"{args.data} is absent")
-    examples, bad_rows = common.load_pairs(args.data)
-    train_pool, eval_pool = common.split(examples, eval_fraction=0.2, seed=args.seed)
-    path = resolve_model(args.model)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    train = common.keep_within(tokenizer, train_pool, max_length=args.max_length, is_encoder=True)
-    held = common.keep_within(tokenizer, eval_pool, max_length=args.max_length, is_encoder=True)
-    if len(train.examples) < args.pairs or len(held.examples) < 1:
-        common.skip(
-            f"only {len(train.examples)} training pairs fit in {args.max_length} tokens; "
-            f"asked for {args.pairs}"
-        )
-    train = common.head(train, args.pairs)
-    held = common.head(held, args.eval_pairs)
-    return {"path": path, "tokenizer": tokenizer, "train": train, "held": held, "bad_rows": bad_rows}
+    def load_tokenizer(model: str) -> tuple[Any, Any]:
+        path = resolve_model(model)
+        return path, AutoTokenizer.from_pretrained(path)
+
+    return common.prepare_pairs(args, load_tokenizer, is_encoder=True)
 
 
 def run_ours(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    from training.ml.api import run_training
     from training.ml.serving import RewardScorer
 
-    config = {
-        "model": str(data["path"]),
-        "max_length": args.max_length,
-        "batch_size": args.batch_size,
-        "epochs": args.epochs,
-        "lr": args.lr,
-        "warmup_ratio": args.warmup_ratio,
-        "weight_decay": 0.0,
-        "max_grad_norm": 1.0,
-        "seed": args.seed,
-        "device": "cpu",
-    }
-    clock = common.StepClock()
-    start = time.perf_counter()
-    result = run_training(
-        "reward_model", config, data["train"].examples, output_dir=workdir, on_log=clock.on_log
-    )
-    wall = time.perf_counter() - start
+    result, clock, wall = common.train_ours("reward_model", args, data, workdir, epochs=args.epochs)
     scorer = RewardScorer.load(result.checkpoint_dir, device="cpu")
     metrics = scorer.evaluate(data["held"].examples)
     return {
@@ -112,32 +73,12 @@ def run_ours(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> d
 
 
 def run_trl(args: argparse.Namespace, data: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    import math
-
     from datasets import Dataset
     from trl import RewardConfig, RewardTrainer
 
     train: common.Kept = data["train"]
-    total_steps = math.ceil(args.epochs * math.ceil(len(train.examples) / args.batch_size))
     config = RewardConfig(
-        output_dir=str(workdir),
-        per_device_train_batch_size=args.batch_size,
-        num_train_epochs=args.epochs,
-        learning_rate=args.lr,
-        lr_scheduler_type="linear",
-        warmup_steps=math.ceil(args.warmup_ratio * total_steps),
-        weight_decay=0.0,
-        max_grad_norm=1.0,
-        optim="adamw_torch",
-        max_length=args.max_length,
-        bf16=False,  # TRL defaults to bf16, ~20x slower on CPU; ours trains in fp32 on CPU
-        eval_strategy="no",
-        save_strategy="no",
-        report_to="none",
-        logging_steps=10,
-        disable_tqdm=True,
-        seed=args.seed,
-        use_cpu=True,
+        **common.trl_training_args(args, workdir, pairs=len(train.examples), epochs=args.epochs)
     )
     dataset = Dataset.from_dict({"chosen_ids": train.chosen, "rejected_ids": train.rejected})
     clock = common.StepClock()
@@ -200,15 +141,9 @@ def flops_of(model: torch.nn.Module, train: common.Kept, epochs: float) -> float
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     data = prepare(args)
-    peaks, ours_runs, trl_runs = [], [], []
-    with tempfile.TemporaryDirectory(prefix="bench-reward-") as tmp:
-        # Interleaved repeats (ours, TRL, ours, TRL, ...) so that a burst of load on the shared
-        # machine hits both sides alike; each side's best run counts.
-        for repeat in range(args.repeats):
-            peaks.append(common.peak_gflops())
-            ours_runs.append(run_ours(args, data, Path(tmp) / f"ours-{repeat}"))
-            if not args.skip_trl:
-                trl_runs.append(run_trl(args, data, Path(tmp) / f"trl-{repeat}"))
+    peaks, ours_runs, trl_runs = common.interleaved_runs(
+        args, data, run_ours, run_trl, prefix="bench-reward-"
+    )
     result = summarise(args, data, peaks, ours_runs, trl_runs)
     common.emit(result)
     return result
@@ -216,57 +151,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def summarise(args, data, peaks, ours_runs, trl_runs) -> dict[str, Any]:
     train: common.Kept = data["train"]
-    sizes = common.batch_sizes(len(train.examples), args.batch_size) * max(1, round(args.epochs))
-    steady_pairs = common.steady_pairs(sizes)
-    ours_clock = common.best_clock([run["clock"] for run in ours_runs])
-    ours_pps = steady_pairs / ours_clock.steady_seconds()
-    # FLOPs of the timed window: the whole run's FLOPs scaled by the share of pairs in the window.
-    ours_flops = flops_of(ours_runs[0]["model"].backbone, train, args.epochs) * steady_pairs / sum(sizes)
-    result: dict[str, Any] = {
-        "benchmark": "reward_model",
-        "model": args.model,
-        "ours_pairs_per_s": ours_pps,
-        "trl_pairs_per_s": None,
-        "ratio": None,
-        "ours_accuracy": ours_runs[0]["accuracy"],
-        "trl_accuracy": None,
-        "ours_gflops": ours_flops / ours_clock.steady_seconds() / 1e9,
-        "peak_gflops": max(peaks),
-        "ours_pairs_per_cpu_s": steady_pairs / ours_clock.steady_cpu_seconds(),
-        "ours_pairs_per_s_each_run": [steady_pairs / run["clock"].steady_seconds() for run in ours_runs],
-        "ours_wall_s_each_run": [run["wall"] for run in ours_runs],
-        "peak_gflops_each_repeat": peaks,
-        "ours_steps": ours_runs[0]["steps"],
-        "train_pairs": len(train.examples),
-        "eval_pairs": len(data["held"].examples),
-        "train_tokens": train.tokens(),
-        "kept_examples": (
-            f"pairs whose chosen and rejected both fit in {args.max_length} tokens (our tokenisation, "
-            f"which TRL is then given as ids); {train.dropped} longer training pairs and "
-            f"{data['held'].dropped} longer held-out pairs were left out for BOTH trainers; "
-            f"{data['bad_rows']} malformed HH rows skipped"
-        ),
-        "timing": (
-            "steady state: pairs in optimiser steps 2..N / seconds from the end of step 1 to the end "
-            f"of step N; best of {args.repeats} interleaved runs per side; 2 shared CPU cores, so noisy"
-        ),
-        "flops": common.FLOPS_NOTE,
-    }
-    if trl_runs:
-        trl_clock = common.best_clock([run["clock"] for run in trl_runs])
-        trl_pps = steady_pairs / trl_clock.steady_seconds()
-        result.update(
-            trl_pairs_per_s=trl_pps,
-            ratio=ours_pps / trl_pps,
-            trl_accuracy=trl_runs[0]["accuracy"],
-            trl_pairs_per_cpu_s=steady_pairs / trl_clock.steady_cpu_seconds(),
-            ratio_cpu_time=(steady_pairs / ours_clock.steady_cpu_seconds())
-            / (steady_pairs / trl_clock.steady_cpu_seconds()),
-            trl_pairs_per_s_each_run=[steady_pairs / run["clock"].steady_seconds() for run in trl_runs],
-            trl_wall_s_each_run=[run["wall"] for run in trl_runs],
-            trl_steps=trl_runs[0]["steps"],
-            trl_kept_pairs=trl_runs[0]["kept_by_trl"],
-        )
+    result = common.comparison_summary(
+        args,
+        data,
+        benchmark="reward_model",
+        sizes=common.batch_sizes(len(train.examples), args.batch_size) * max(1, round(args.epochs)),
+        peaks=peaks,
+        ours_runs=ours_runs,
+        trl_runs=trl_runs,
+        ours_run_flops=flops_of(ours_runs[0]["model"].backbone, train, args.epochs),
+        ours_accuracy=ours_runs[0]["accuracy"],
+        trl_accuracy=trl_runs[0]["accuracy"] if trl_runs else None,
+        notes={
+            "kept_examples": (
+                f"pairs whose chosen and rejected both fit in {args.max_length} tokens (our tokenisation, "
+                f"which TRL is then given as ids); {train.dropped} longer training pairs and "
+                f"{data['held'].dropped} longer held-out pairs were left out for BOTH trainers; "
+                f"{data['bad_rows']} malformed HH rows skipped"
+            ),
+            "timing": (
+                "steady state: pairs in optimiser steps 2..N / seconds from the end of step 1 to the end "
+                f"of step N; best of {args.repeats} interleaved runs per side; 2 shared CPU cores, so noisy"
+            ),
+            "flops": common.FLOPS_NOTE,
+        },
+    )
     result["settings"] = common.settings(args, data=str(args.data))
     return result
 

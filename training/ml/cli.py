@@ -156,8 +156,14 @@ def _config_file(args: argparse.Namespace) -> dict[str, Any]:
     return config
 
 
-def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
+def _with_flags(args: argparse.Namespace, flags: dict[str, Any]) -> dict[str, Any]:
+    """The --config file's keys, overridden by each flag that was given (None: not given)."""
     config = _config_file(args)
+    config.update({key: value for key, value in flags.items() if value is not None})
+    return config
+
+
+def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     flags = {
         "model": args.model,
         "epochs": args.epochs,
@@ -171,8 +177,17 @@ def _config(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     }
     if kind == "dpo":
         flags.update(beta=args.beta, loss_type=args.loss_type)
-    config.update({key: value for key, value in flags.items() if value is not None})
-    return config
+    return _with_flags(args, flags)
+
+
+def _outcome(result: Any) -> dict[str, Any]:
+    """What a training command prints: where the checkpoint is and how the run ended."""
+    return {
+        "checkpoint": str(result.checkpoint_dir),
+        "steps": result.steps,
+        "stopped": result.stopped,
+        "metrics": result.metrics,
+    }
 
 
 def _train(kind: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -192,12 +207,7 @@ def _train(kind: str, args: argparse.Namespace) -> dict[str, Any]:
         eval_examples=eval_examples,
         lineage={"data": str(args.data), "source": "cli"},
     )
-    return {
-        "checkpoint": str(result.checkpoint_dir),
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "metrics": result.metrics,
-    }
+    return _outcome(result)
 
 
 def _read_prompts(path: Path) -> list[Any]:
@@ -224,7 +234,6 @@ def _train_rl(args: argparse.Namespace) -> dict[str, Any]:
     from training.ml.api import run_rl
     from training.ml.config import config_from_dict
 
-    config = _config_file(args)
     flags = {
         "model": args.model,
         "reward_model": args.reward_model,
@@ -241,8 +250,7 @@ def _train_rl(args: argparse.Namespace) -> dict[str, Any]:
         "device": args.device,
         "lora": False if args.full else None,
     }
-    config.update({key: value for key, value in flags.items() if value is not None})
-    cfg = config_from_dict(args.method, config)  # bad keys fail before the models load
+    cfg = config_from_dict(args.method, _with_flags(args, flags))  # bad keys fail before the models load
     if not cfg.reward_model:
         raise CLIError("--reward-model (or reward_model in --config) is required.")
     result = run_rl(
@@ -253,12 +261,7 @@ def _train_rl(args: argparse.Namespace) -> dict[str, Any]:
         on_log=None if args.quiet else _Progress(),
         lineage={"prompts": str(args.prompts), "reward_model": cfg.reward_model, "source": "cli"},
     )
-    return {
-        "checkpoint": str(result.checkpoint_dir),
-        "steps": result.steps,
-        "stopped": result.stopped,
-        "metrics": result.metrics,
-    }
+    return _outcome(result)
 
 
 def _eval_reward(args: argparse.Namespace) -> dict[str, Any]:

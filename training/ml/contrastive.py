@@ -19,6 +19,7 @@ from . import backbone as bb
 from .objectives import contrastive_lm_loss, info_nce_loss, margin_ranking_loss
 from .policy import DPOTask
 from .reward import pad_batch, pairwise_metrics, pool
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import layout_for, render_conversation
 
 
@@ -36,7 +37,7 @@ class EmbeddingModel(nn.Module):
         return F.normalize(pool(hidden, attention_mask, self.pooling).float(), dim=-1)
 
 
-class EmbeddingTask:
+class EmbeddingTask(PairSetData, AdapterWeights):
     """margin_ranking / info_nce on (prompt, chosen, rejected) triples (see trainer.Task)."""
 
     kind = "contrastive"
@@ -60,18 +61,6 @@ class EmbeddingTask:
         train = Triples.build(tokenizer, examples, max_length=cfg.max_length, encoder=encoder)
         ev = Triples.build(tokenizer, eval_examples, max_length=cfg.max_length, encoder=encoder)
         return cls(cfg, model, tokenizer, train, ev if len(ev) else None)
-
-    def train_size(self) -> int:
-        return len(self.train)
-
-    def train_lengths(self) -> list[int]:
-        return self.train.lengths()
-
-    def has_eval(self) -> bool:
-        return bool(self.eval and len(self.eval))
-
-    def prepare(self, device) -> None:
-        pass
 
     def _batch(self, data: Triples, indices: list[int], device) -> dict[str, Tensor]:
         seqs = [data.prompt[i] for i in indices] + [data.chosen[i] for i in indices]
@@ -100,10 +89,8 @@ class EmbeddingTask:
 
     def evaluate(self, device, autocast):
         pos, neg = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
         with torch.inference_mode(), autocast():
-            for start in range(0, len(self.eval), bs):
-                idx = list(range(start, min(start + bs, len(self.eval))))
+            for idx in eval_batches(self.cfg, len(self.eval)):
                 q, c, r = self._embed(self.model, self._batch(self.eval, idx, device))
                 pos.append((q * c).sum(-1).float().cpu())
                 neg.append((q * r).sum(-1).float().cpu())
@@ -113,20 +100,8 @@ class EmbeddingTask:
         metrics["margin"] = (p - n).mean().item()
         return metrics
 
-    def weights(self, *, final: bool):
-        if self.peft is None:
-            return self.model.state_dict()
-        if final:
-            self.model.backbone = self.peft.merge_and_unload()
-            self.peft = None
-            return self.model.state_dict()
-        return bb.trainable_state(self.model)
-
-    def load_weights(self, tensors):
-        if self.peft is None:
-            self.model.load_state_dict(tensors, strict=True)
-        else:
-            bb.load_partial_state(self.model, tensors)
+    def _adopt_merged(self, merged: nn.Module) -> None:
+        self.model.backbone = merged
 
     def save_files(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(directory)
@@ -206,10 +181,8 @@ class ContrastiveLMTask(DPOTask):
 
     def evaluate(self, device, autocast):
         chosen, rejected = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
         with torch.inference_mode(), autocast():
-            for start in range(0, len(self.eval), bs):
-                idx = list(range(start, min(start + bs, len(self.eval))))
+            for idx in eval_batches(self.cfg, len(self.eval)):
                 b = self._batch(self.eval, idx, device, with_ref=False)
                 sums, _ = self._sums(self.module, b)
                 c, r = sums.float().cpu().chunk(2)

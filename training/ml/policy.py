@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from . import backbone as bb
 from .objectives import dpo_loss, ipo_loss
 from .reward import pad_batch, pairwise_metrics
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import TokenizedPairs, tokenize_pairs
 
 
@@ -163,7 +164,7 @@ def load_policy(checkpoint_or_model: str | Path):
     return bb.load_causal_lm(path), bb.load_tokenizer(path)
 
 
-class DPOTask:
+class DPOTask(PairSetData, AdapterWeights):
     """DPO / IPO training (see trainer.Task)."""
 
     kind = "dpo"
@@ -200,9 +201,6 @@ class DPOTask:
         ev = tokenize_pairs(tokenizer, eval_examples, **kw) if eval_examples else None
         return cls(cfg, lm, tokenizer, train, ev)
 
-    def train_size(self) -> int:
-        return len(self.train)
-
     def train_lengths(self) -> list[int]:
         if self.share:
             return [
@@ -210,9 +208,6 @@ class DPOTask:
                 for c, r, p in zip(self.train.chosen, self.train.rejected, self.train.prompt_len, strict=True)
             ]
         return self.train.lengths()
-
-    def has_eval(self) -> bool:
-        return bool(self.eval and len(self.eval))
 
     def _check_packing(self, device) -> None:
         """Packed scoring must equal plain scoring on this architecture; if not, fall back to plain."""
@@ -251,14 +246,10 @@ class DPOTask:
         """(N, 2) sums and (N, 2) counts of log-probs of [chosen, rejected] for every pair."""
         was_training = scorer.training
         scorer.eval()
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = data.lengths()
-        order = sorted(range(len(data)), key=lengths.__getitem__)
         sums = torch.zeros(len(data), 2)
         counts = torch.zeros(len(data), 2)
         autocast = _autocast(device, self.cfg)
-        for start in range(0, len(order), bs):
-            idx = order[start : start + bs]
+        for idx in eval_batches(self.cfg, len(data), lengths=data.lengths()):
             b = self._batch(data, idx, device, with_ref=False)
             with autocast():
                 s, c = self._sums(scorer, b)
@@ -338,12 +329,8 @@ class DPOTask:
 
     def evaluate(self, device, autocast) -> dict[str, float]:
         chosen, rejected, losses = [], [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = self.eval.lengths()
-        order = sorted(range(len(self.eval)), key=lengths.__getitem__)
         with torch.inference_mode(), autocast():
-            for start in range(0, len(order), bs):
-                idx = order[start : start + bs]
+            for idx in eval_batches(self.cfg, len(self.eval), lengths=self.eval.lengths()):
                 batch = self._batch(self.eval, idx, device, with_ref=True, split="eval")
                 pc, pr, rc, rr = self._pair_logps(self.module, batch)
                 chosen.append((self.cfg.beta * (pc - rc)).float().cpu())
@@ -351,7 +338,7 @@ class DPOTask:
                 losses.append(self.loss_value(pc, pr, rc, rr) * len(idx))
         c, r = torch.cat(chosen), torch.cat(rejected)
         metrics = pairwise_metrics(c, r)  # on the implicit rewards beta * log(pi / ref)
-        metrics["loss"] = sum(losses) / len(order)
+        metrics["loss"] = sum(losses) / len(self.eval)
         metrics["chosen_reward"] = c.mean().item()
         metrics["rejected_reward"] = r.mean().item()
         return metrics
@@ -362,21 +349,9 @@ class DPOTask:
         return dpo_loss(pc, pr, rc, rr, beta=self.cfg.beta).item()
 
     # ---- saving
-    def weights(self, *, final: bool) -> dict[str, Tensor]:
-        if self.peft is None:
-            return self.model.state_dict()
-        if final:
-            self.model = self.peft.merge_and_unload()
-            self.module.lm = self.model
-            self.peft = None
-            return self.model.state_dict()
-        return bb.trainable_state(self.model)
-
-    def load_weights(self, tensors: dict[str, Tensor]) -> None:
-        if self.peft is None:
-            self.model.load_state_dict(tensors, strict=True)
-        else:
-            bb.load_partial_state(self.model, tensors)
+    def _adopt_merged(self, merged: nn.Module) -> None:
+        self.model = merged
+        self.module.lm = merged
 
     def save_files(self, directory: Path) -> None:
         self.tokenizer.save_pretrained(directory)

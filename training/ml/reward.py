@@ -20,6 +20,7 @@ from . import length_chunks
 from .checkpoints import read_json
 from .data import Message
 from .objectives import bradley_terry_loss
+from .task_parts import AdapterWeights, PairSetData, eval_batches
 from .tokenization import TokenizedPairs, tokenize_pairs, tokenize_scoring
 
 
@@ -176,7 +177,7 @@ def pairwise_metrics(chosen: Tensor, rejected: Tensor, *, bins: int = 10) -> dic
 # ---------------------------------------------------------------------------------------- training
 
 
-class RewardTask:
+class RewardTask(PairSetData, AdapterWeights):
     """Bradley-Terry training of a RewardModel (see trainer.Task)."""
 
     kind = "reward_model"
@@ -201,18 +202,6 @@ class RewardTask:
         train = tokenize_pairs(model.tokenizer, examples, label_smoothing=cfg.label_smoothing, **kw)
         ev = tokenize_pairs(model.tokenizer, eval_examples, **kw) if eval_examples else None
         return cls(cfg, train, ev, model)
-
-    def train_size(self) -> int:
-        return len(self.train)
-
-    def train_lengths(self) -> list[int]:
-        return self.train.lengths()
-
-    def has_eval(self) -> bool:
-        return bool(self.eval and len(self.eval))
-
-    def prepare(self, device) -> None:
-        pass
 
     def _batch(self, data: TokenizedPairs, indices: list[int], device) -> dict[str, Tensor]:
         ids, mask = pad_batch(
@@ -247,12 +236,9 @@ class RewardTask:
 
     def evaluate(self, device, autocast) -> dict[str, float]:
         chosen, rejected = [], []
-        bs = self.cfg.eval_batch_size or 2 * self.cfg.batch_size
-        lengths = self.eval.lengths()
-        order = sorted(range(len(lengths)), key=lengths.__getitem__)
         with torch.inference_mode(), autocast():
-            for start in range(0, len(order), bs):
-                c, r = self._rewards(self.model, self._batch(self.eval, order[start : start + bs], device))
+            for idx in eval_batches(self.cfg, len(self.eval), lengths=self.eval.lengths()):
+                c, r = self._rewards(self.model, self._batch(self.eval, idx, device))
                 chosen.append(c.float().cpu())
                 rejected.append(r.float().cpu())
         c, r = torch.cat(chosen), torch.cat(rejected)
@@ -260,20 +246,8 @@ class RewardTask:
         metrics["loss"] = bradley_terry_loss(c, r).item()
         return metrics
 
-    def weights(self, *, final: bool) -> dict[str, Tensor]:
-        if self.peft is None:
-            return self.model.state_dict()
-        if final:
-            self.model.backbone = self.peft.merge_and_unload()
-            self.peft = None
-            return self.model.state_dict()
-        return bb.trainable_state(self.model)
-
-    def load_weights(self, tensors: dict[str, Tensor]) -> None:
-        if self.peft is None:
-            self.model.load_state_dict(tensors, strict=True)
-        else:
-            bb.load_partial_state(self.model, tensors)
+    def _adopt_merged(self, merged: nn.Module) -> None:
+        self.model.backbone = merged
 
     def save_files(self, directory: Path) -> None:
         self.model.tokenizer.save_pretrained(directory)
