@@ -20,6 +20,7 @@ MODULES = [
     "training.ml.rl",
     "training.ml.rollouts",
     "training.ml.rl_objectives",
+    "training.ml.task_parts",
     "training.ml.backbone",
 ]
 
