@@ -2,8 +2,8 @@
 
 Every vote is two API calls, and each one looked the token up in its own round trip before doing
 its work in another. The vote's two functions take the token's key instead
-(``annotation/sql/queue_next_by_token.sql``, ``judgement_submit_by_token.sql``): the check
-happens inside the call that was going to run anyway, with DRF's rules
+(``annotation/sql/queue_next.sql``, ``judgement_submit.sql``, both through ``principal.sql``):
+the check happens inside the call that was going to run anyway, with DRF's rules
 (an unknown key or an inactive user is refused and nothing else happens). Until then the caller is
 a ``TokenBearer``: authenticated as far as DRF's permission check goes, but with no user attributes,
 so any code that reaches for one before the check fails loudly instead of acting for nobody.
@@ -84,6 +84,20 @@ class TokenBearer:
     def user(self):
         """The token's user looked up on its own (paths that cannot pass the key down); or refused."""
         return user_for_token(self.key)
+
+
+def caller_params(caller) -> dict:
+    """The vote functions' first three arguments (key, user, superuser) for a user or a bearer."""
+    if isinstance(caller, TokenBearer):
+        return {"key": caller.key, "user": None, "superuser": None}
+    return {"key": None, "user": caller.pk, "superuser": caller.is_superuser}
+
+
+def acting_user(caller, principal_id, is_superuser, outcome: str):
+    """Who a vote function acted for, from the columns it returns first: the caller, or a bearer's user."""
+    if isinstance(caller, TokenBearer):
+        return checked_principal(principal_id, is_superuser, outcome)
+    return caller
 
 
 def checked_principal(principal_id, is_superuser, outcome: str):

@@ -17,7 +17,7 @@ from annotation.models import AssignmentStatus, Judgement
 from annotation.parsing import is_plain_int
 from annotation.services.errors import Conflict, ValidationFailed
 from annotation.services.vote_rows import assignment_with_scheme, judgement_for
-from annotation.token_bearer import TokenBearer, checked_principal
+from annotation.token_bearer import TokenBearer, acting_user, caller_params
 
 SHOWN_CHOICES = ("left", "right", "tie", "both_bad")
 RATIONALE_MAX_CHARS = 10_000  # judgement_submit.sql refuses longer ones ('rationale-too-long')
@@ -138,28 +138,17 @@ def _type_problem(choice_shown, strength, rationale, duration_ms) -> tuple[str, 
 
 _SUBMIT_CALL_SQL = """
 SELECT /* judgement:submit */ * FROM annotation_judgement_submit(
-    %(assignment)s, %(user)s, %(members_only)s, %(choice_shown)s, %(strength)s::integer, %(rationale)s,
-    %(duration_ms)s::integer, %(created_at)s, %(now)s)
-"""
-_SUBMIT_BY_TOKEN_CALL_SQL = """
-SELECT /* judgement:submit-by-token */ * FROM annotation_judgement_submit_by_token(
-    %(key)s, %(assignment)s, %(choice_shown)s, %(strength)s::integer, %(rationale)s,
-    %(duration_ms)s::integer, %(created_at)s, %(now)s)
+    %(key)s, %(user)s, %(superuser)s, %(assignment)s, %(choice_shown)s, %(strength)s::integer,
+    %(rationale)s, %(duration_ms)s::integer, %(created_at)s, %(now)s)
 """
 
 
 def _call_submit(*, annotator, params: dict) -> tuple[tuple, AbstractBaseUser]:
     """One round trip: the function's row, and the annotator it acted for (a token's user)."""
     with prepared_cursor() as cursor:
-        if isinstance(annotator, TokenBearer):
-            cursor.execute(_SUBMIT_BY_TOKEN_CALL_SQL, dict(params, key=annotator.key))
-            principal_id, is_superuser, *row = cursor.fetchone()
-            annotator = checked_principal(principal_id, is_superuser, row[0])
-        else:
-            members_only = not annotator.is_superuser
-            cursor.execute(_SUBMIT_CALL_SQL, dict(params, user=annotator.pk, members_only=members_only))
-            row = cursor.fetchone()
-    return tuple(row), annotator
+        cursor.execute(_SUBMIT_CALL_SQL, dict(params, **caller_params(annotator)))
+        principal_id, is_superuser, *row = cursor.fetchone()
+    return tuple(row), acting_user(annotator, principal_id, is_superuser, row[0])
 
 
 _CONFLICTS = {
