@@ -53,13 +53,10 @@ BEGIN
     SELECT w.principal_id, w.principal_is_superuser, w.refusal
       INTO principal_id, principal_is_superuser, outcome
       FROM annotation_principal(p_key, p_user, p_superuser) AS w;
-    IF outcome IS NOT NULL THEN
-        RETURN NEXT;
-        RETURN;
-    END IF;
 
     -- The caller's own assignment, row-locked: this serialises a double submit, a skip and the
-    -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing'.
+    -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing';
+    -- a refused token reads none (outcome IS NULL is false) and its refusal is the outcome.
     SELECT /* judgement:assignment */ a.status, a.comparison_id, a.display_order,
            p.id, p.slug, p.allow_tie, p.allow_both_bad, p.strength_scale, p.rationale, p.overlap
       INTO scheme_status, judgement_comparison_id, v_order,
@@ -68,12 +65,12 @@ BEGIN
       FROM annotation_assignment a
       JOIN annotation_comparison c ON c.id = a.comparison_id
       JOIN annotation_project p ON p.id = c.project_id
-     WHERE a.id = p_assignment AND a.annotator_id = principal_id
+     WHERE outcome IS NULL AND a.id = p_assignment AND a.annotator_id = principal_id
        AND (principal_is_superuser OR EXISTS (
              SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = principal_id))
        FOR NO KEY UPDATE OF a;
     IF NOT FOUND THEN
-        outcome := 'missing';
+        outcome := coalesce(outcome, 'missing');
         RETURN NEXT;
         RETURN;
     END IF;
