@@ -1,4 +1,6 @@
-"""The vote path's SQL: one file per PL/pgSQL function, each a whole ``CREATE OR REPLACE FUNCTION``.
+"""The vote path's SQL: one file per function, each a whole ``CREATE OR REPLACE FUNCTION``.
+
+PL/pgSQL mostly; ``principal.sql`` is LANGUAGE sql so that PostgreSQL inlines it into its callers.
 
 ``annotation_<name>`` is defined in ``<name>.sql``; ``tally_triggers.sql`` attaches the two tally
 functions to their tables. Migration ``annotation.0003_vote_path_sql`` loads them all, and
