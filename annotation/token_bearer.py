@@ -2,8 +2,8 @@
 
 Every vote is two API calls, and each one looked the token up in its own round trip before doing
 its work in another. The vote's two functions take the token's key instead
-(``annotation/sql/queue_next_by_token.sql``, ``judgement_submit_by_token.sql``): the check
-happens inside the call that was going to run anyway, with DRF's rules
+(``annotation/sql/queue_next.sql``, ``judgement_submit.sql``, both through ``principal.sql``):
+the check happens inside the call that was going to run anyway, with DRF's rules
 (an unknown key or an inactive user is refused and nothing else happens). Until then the caller is
 a ``TokenBearer``: authenticated as far as DRF's permission check goes, but with no user attributes,
 so any code that reaches for one before the check fails loudly instead of acting for nobody.
@@ -86,6 +86,20 @@ class TokenBearer:
         return user_for_token(self.key)
 
 
+def caller_params(caller) -> dict:
+    """The vote functions' first three arguments (key, user, superuser) for a user or a bearer."""
+    if isinstance(caller, TokenBearer):
+        return {"key": caller.key, "user": None, "superuser": None}
+    return {"key": None, "user": caller.pk, "superuser": caller.is_superuser}
+
+
+def acting_user(caller, principal_id, is_superuser, outcome: str):
+    """Who a vote function acted for, from the columns it returns first: the caller, or a bearer's user."""
+    if isinstance(caller, TokenBearer):
+        return checked_principal(principal_id, is_superuser, outcome)
+    return caller
+
+
 def checked_principal(principal_id, is_superuser, outcome: str):
     """The user a by-token call acted for, from the columns it returns first; or ``TokenRefused``.
 
@@ -99,18 +113,11 @@ def checked_principal(principal_id, is_superuser, outcome: str):
     )
 
 
-def call_as_caller(annotator, *, by_token_sql: str, by_user_sql: str, params: dict, user_params) -> tuple:
-    """One round trip of a vote function, and the user it acted for: ``(row, user)``.
-
-    A ``TokenBearer`` runs ``by_token_sql`` with its key; that function checks the token itself and
-    returns the principal's id and superuser flag before its own columns (``checked_principal``).
-    Anyone else runs ``by_user_sql`` with ``user_params(annotator)`` added: the two functions ask
-    for the user differently, so each caller names its own parameters.
-    """
+def call_as_caller(caller, sql: str, params: dict) -> tuple:
+    """One round trip of a vote function for a user or a bearer, and the user it acted for:
+    ``(row, user)``. The function takes the caller first (``caller_params``) and returns the
+    principal's id and superuser flag before its own columns (``acting_user``)."""
     with prepared_cursor() as cursor:
-        if isinstance(annotator, TokenBearer):
-            cursor.execute(by_token_sql, dict(params, key=annotator.key))
-            principal_id, is_superuser, *row = cursor.fetchone()
-            return tuple(row), checked_principal(principal_id, is_superuser, row[0])
-        cursor.execute(by_user_sql, dict(params, **user_params(annotator)))
-        return tuple(cursor.fetchone()), annotator
+        cursor.execute(sql, dict(params, **caller_params(caller)))
+        principal_id, is_superuser, *row = cursor.fetchone()
+    return tuple(row), acting_user(caller, principal_id, is_superuser, row[0])

@@ -137,25 +137,14 @@ def _type_problem(choice_shown, strength, rationale, duration_ms) -> tuple[str, 
 
 _SUBMIT_CALL_SQL = """
 SELECT /* judgement:submit */ * FROM annotation_judgement_submit(
-    %(assignment)s, %(user)s, %(members_only)s, %(choice_shown)s, %(strength)s::integer, %(rationale)s,
-    %(duration_ms)s::integer, %(created_at)s, %(now)s)
-"""
-_SUBMIT_BY_TOKEN_CALL_SQL = """
-SELECT /* judgement:submit-by-token */ * FROM annotation_judgement_submit_by_token(
-    %(key)s, %(assignment)s, %(choice_shown)s, %(strength)s::integer, %(rationale)s,
-    %(duration_ms)s::integer, %(created_at)s, %(now)s)
+    %(key)s, %(user)s, %(superuser)s, %(assignment)s, %(choice_shown)s, %(strength)s::integer,
+    %(rationale)s, %(duration_ms)s::integer, %(created_at)s, %(now)s)
 """
 
 
 def _call_submit(*, annotator, params: dict) -> tuple[tuple, AbstractBaseUser]:
     """One round trip: the function's row, and the annotator it acted for (a token's user)."""
-    return call_as_caller(
-        annotator,
-        by_token_sql=_SUBMIT_BY_TOKEN_CALL_SQL,
-        by_user_sql=_SUBMIT_CALL_SQL,
-        params=params,
-        user_params=lambda user: {"user": user.pk, "members_only": not user.is_superuser},
-    )
+    return call_as_caller(annotator, _SUBMIT_CALL_SQL, params)
 
 
 _CONFLICTS = {

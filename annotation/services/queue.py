@@ -1,26 +1,26 @@
 """Which comparison an annotator sees next.
 
-"Next" is one call of a PL/pgSQL function (``annotation/sql/queue_next.sql``; by project slug,
-``queue_next_in.sql``; by API token, ``queue_next_by_token.sql``): lock the annotator, their live
-lease, a sweep of stale leases, the candidate, the lease and the progress counts in one round
-trip, with plans PostgreSQL keeps per session. The queue only ever reads comparisons with
-``open_slots > 0``, through the partial index ``comparison_queue`` (project, is_gold, -priority,
-id), so "next" costs the same in a project of ten thousand items as in one of a million. The
-candidate is taken ``FOR NO KEY UPDATE SKIP LOCKED``: annotators asking at the same moment get
-different items instead of queueing behind one row lock. The ORM is kept off this path: it spent
-more CPU compiling the statements than PostgreSQL spent running them (bench/annotation_load.py).
+"Next" is one call of a PL/pgSQL function (``annotation/sql/queue_next.sql``, by project or by
+slug, as the session's user or an API token's): the caller, the project and their role, a lock on
+the annotator, their live lease, a sweep of stale leases, the candidate, the lease and the
+progress counts in one round trip, with plans PostgreSQL keeps per session. The queue only ever
+reads comparisons with ``open_slots > 0``, through the partial index ``comparison_queue``
+(project, is_gold, -priority, id), so "next" costs the same in a project of ten thousand items as
+in one of a million. The candidate is taken ``FOR NO KEY UPDATE SKIP LOCKED``: annotators asking
+at the same moment get different items instead of queueing behind one row lock. The ORM is kept
+off this path: it spent more CPU compiling the statements than PostgreSQL spent running them
+(bench/annotation_load.py).
 
 Leases, skips and the sweep are in ``annotation.services.leases``.
 """
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection
 from django.utils import timezone
 
-from annotation.db import prepared_cursor
 from annotation.models import Assignment, Project
 from annotation.selectors import PROGRESS_LEFT_CAP, progress_from_counts
 from annotation.services.leases import (  # noqa: F401 (callers import the lease services from here too)
@@ -39,19 +39,10 @@ SHUFFLE_SLOTS = 8
 # The /* queue:... */ markers let tests find a statement and EXPLAIN it.
 _NEXT_CALL_SQL = """
 SELECT /* queue:next */ * FROM annotation_queue_next(
-    %(user)s, %(project)s, %(now)s, %(leased_at)s, %(expires_at)s, %(gold_rate)s::double precision,
+    %(key)s, %(user)s, %(superuser)s, %(project)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s,
     %(gold_draw)s::double precision, %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
 """
-_NEXT_IN_CALL_SQL = """
-SELECT /* queue:next-in */ * FROM annotation_queue_next_in(
-    %(user)s, %(superuser)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s, %(gold_draw)s,
-    %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
-"""
-_NEXT_BY_TOKEN_CALL_SQL = """
-SELECT /* queue:next-by-token */ * FROM annotation_queue_next_by_token(
-    %(key)s, %(slug)s, %(roles)s::text[], %(now)s, %(leased_at)s, %(gold_draw)s,
-    %(shuffle)s::integer[], %(expire_batch)s, %(progress_cap)s)
-"""
+# Its row: the principal (2 columns), outcome and role, the project (4), then the lease.
 
 
 def comparison_next_for_annotator(
@@ -72,18 +63,12 @@ def comparison_next_for_annotator(
     """
     now = now or timezone.now()
     params = _draws(rng or random, now=now, with_progress=with_progress)
-    params.update(
-        user=annotator.pk,
-        project=project.pk,
-        expires_at=now + timedelta(seconds=project.lease_seconds),
-        gold_rate=project.gold_rate,
-    )
-    with prepared_cursor() as cursor:
-        cursor.execute(_NEXT_CALL_SQL, params)
-        row = cursor.fetchone()
-    if row is None:
+    params.update(project=project.pk, slug=None, roles=None)
+    row, annotator = call_as_caller(annotator, _NEXT_CALL_SQL, params)
+    outcome, _role, _project_id, _gold_rate, _lease_seconds, _overlap, *lease = row
+    if outcome != "leased":
         return None
-    return _leased(row, project=project, annotator=annotator, with_progress=with_progress)
+    return _leased(lease, project=project, annotator=annotator, with_progress=with_progress)
 
 
 def comparison_next_by_slug(
@@ -107,14 +92,8 @@ def comparison_next_by_slug(
     if not isinstance(annotator, TokenBearer) and not annotator.is_authenticated:
         return None, None  # an anonymous caller is an outsider everywhere
     params = _draws(rng or random, now=now, with_progress=with_progress)
-    params.update(slug=slug, roles=sorted(allowed))
-    row, annotator = call_as_caller(
-        annotator,
-        by_token_sql=_NEXT_BY_TOKEN_CALL_SQL,
-        by_user_sql=_NEXT_IN_CALL_SQL,
-        params=params,
-        user_params=lambda user: {"user": user.pk, "superuser": user.is_superuser},
-    )
+    params.update(project=None, slug=slug, roles=sorted(allowed))
+    row, annotator = call_as_caller(annotator, _NEXT_CALL_SQL, params)
     outcome, role, project_id, gold_rate, lease_seconds, overlap, *lease = row
     if outcome == "no-project":
         return None, None

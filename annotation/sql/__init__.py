@@ -1,4 +1,6 @@
-"""The vote path's SQL: one file per PL/pgSQL function, each a whole ``CREATE OR REPLACE FUNCTION``.
+"""The vote path's SQL: one file per function, each a whole ``CREATE OR REPLACE FUNCTION``.
+
+PL/pgSQL mostly; ``principal.sql`` is LANGUAGE sql so that PostgreSQL inlines it into its callers.
 
 ``annotation_<name>`` is defined in ``<name>.sql``; ``tally_triggers.sql`` attaches the two tally
 functions to their tables. Migration ``annotation.0003_vote_path_sql`` loads them all, and
@@ -12,8 +14,8 @@ from pathlib import Path
 SQL_DIR = Path(__file__).resolve().parent
 TRIGGERS = "tally_triggers"
 
-# Table and key column the functions name for the user model (queue_next locks the annotator's
-# row; the *_by_token functions join the token to its user).
+# Table and key column the functions name for the user model (lease_take locks the annotator's
+# row; principal joins the token to its user).
 USER_TABLE = "auth_user"
 USER_PK = "id"
 
@@ -33,8 +35,8 @@ def check_user_model(user_model) -> None:
     if (table, pk) != (USER_TABLE, USER_PK):
         raise RuntimeError(
             f"annotation/sql/ names the user table {USER_TABLE}({USER_PK}), but AUTH_USER_MODEL "
-            f"keeps its users in {table}({pk}). Change the files (queue_next.sql, "
-            "queue_next_by_token.sql, judgement_submit_by_token.sql) and annotation.sql.USER_TABLE."
+            f"keeps its users in {table}({pk}). Change the files (lease_take.sql, "
+            "principal.sql) and annotation.sql.USER_TABLE."
         )
 
 

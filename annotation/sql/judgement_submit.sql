@@ -1,14 +1,17 @@
--- A judgement in one call: the caller's assignment row-locked (this serialises a double submit,
--- a skip and the lease sweep), a replay answered with the judgement already stored, the label
--- scheme checked, the slot settled, the judgement stored and the assignment closed. outcome is
--- 'stored', 'replay', or why nothing was stored: 'missing' (not theirs, or a project they left),
--- 'removed' (judged, then the judgement deleted), 'conflict' (the slot went to others),
--- 'no-left-response', or one of the label scheme's codes below. The scheme_* columns describe
--- the project so that the caller can word a refusal.
+-- A judgement in one call, as the session's user or an API token's (annotation_principal; a
+-- refused token is the outcome and nothing else happens): the caller's assignment row-locked
+-- (this serialises a double submit, a skip and the lease sweep), a replay answered with the
+-- judgement already stored, the label scheme checked, the slot settled, the judgement stored and
+-- the assignment closed. outcome is 'stored', 'replay', or why nothing was stored: 'missing' (not
+-- theirs, or a project they left; superusers need no membership), 'removed' (judged, then the
+-- judgement deleted), 'conflict' (the slot went to others), 'no-left-response', or one of the
+-- label scheme's codes below. The scheme_* columns describe the project so that the caller can
+-- word a refusal.
 CREATE OR REPLACE FUNCTION annotation_judgement_submit(
-    p_assignment bigint,
+    p_key text,
     p_user integer,
-    p_members_only boolean,
+    p_superuser boolean,
+    p_assignment bigint,
     p_choice_shown text,
     p_strength integer,
     p_rationale text,
@@ -17,6 +20,8 @@ CREATE OR REPLACE FUNCTION annotation_judgement_submit(
     p_now timestamp with time zone
 )
 RETURNS TABLE (
+    principal_id integer,
+    principal_is_superuser boolean,
     outcome text,
     judgement_id bigint,
     judgement_comparison_id bigint,
@@ -45,8 +50,13 @@ DECLARE
     v_pair boolean;
     v_rated boolean;
 BEGIN
+    SELECT w.principal_id, w.principal_is_superuser, w.refusal
+      INTO principal_id, principal_is_superuser, outcome
+      FROM annotation_principal(p_key, p_user, p_superuser) AS w;
+
     -- The caller's own assignment, row-locked: this serialises a double submit, a skip and the
-    -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing'.
+    -- lease sweep. Another annotator's assignment, or one in a project they left, is 'missing';
+    -- a refused token reads none (outcome IS NULL is false) and its refusal is the outcome.
     SELECT /* judgement:assignment */ a.status, a.comparison_id, a.display_order,
            p.id, p.slug, p.allow_tie, p.allow_both_bad, p.strength_scale, p.rationale, p.overlap
       INTO scheme_status, judgement_comparison_id, v_order,
@@ -55,12 +65,12 @@ BEGIN
       FROM annotation_assignment a
       JOIN annotation_comparison c ON c.id = a.comparison_id
       JOIN annotation_project p ON p.id = c.project_id
-     WHERE a.id = p_assignment AND a.annotator_id = p_user
-       AND (NOT p_members_only OR EXISTS (
-             SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = p_user))
+     WHERE outcome IS NULL AND a.id = p_assignment AND a.annotator_id = principal_id
+       AND (principal_is_superuser OR EXISTS (
+             SELECT 1 FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = principal_id))
        FOR NO KEY UPDATE OF a;
     IF NOT FOUND THEN
-        outcome := 'missing';
+        outcome := coalesce(outcome, 'missing');
         RETURN NEXT;
         RETURN;
     END IF;
@@ -142,7 +152,7 @@ BEGIN
     INSERT INTO annotation_judgement (comparison_id, annotator_id, assignment_id, choice, strength,
                                       rationale, duration_ms, display_order, left_response_id,
                                       created_at)
-    VALUES (judgement_comparison_id, p_user, p_assignment, v_choice, p_strength, coalesce(p_rationale, ''),
+    VALUES (judgement_comparison_id, principal_id, p_assignment, v_choice, p_strength, coalesce(p_rationale, ''),
             p_duration_ms, v_order, judgement_left_response_id, p_created_at)
     RETURNING id, choice, strength, rationale, duration_ms, created_at
       INTO judgement_id, judgement_choice, judgement_strength, judgement_rationale,

@@ -1,27 +1,33 @@
--- "Next" for one annotator in one project, in one round trip: lock the annotator, their live
--- lease if any, else sweep a few stale leases, take the best open item they have not touched
--- (the partial index comparison_queue from the top, SKIP LOCKED), lease it, and report progress.
---
--- Read committed: each statement inside a VOLATILE function takes a fresh snapshot, so the
--- live-lease check after the annotator's row lock sees a lease that a second tab committed
--- while this one waited. When every open item is merely locked at that instant (the active
--- scorer's bulk priority update, other annotators taking the last items), it waits 10 ms and
--- tries again, up to 20 times, instead of answering "empty". "Done" is one probe of the tally
--- that annotation_judgement_tally keeps. Names the user table auth_user: the migration that
--- loads this file refuses a user model with another table.
+-- "Next", in one round trip: who asks (annotation_principal: the session's user, or an API
+-- token's), in which project, the lease (annotation_lease_take), the item as shown, and progress.
+-- The project is p_project as given, or the one named p_slug with the caller's role checked:
+-- superusers act as admins of every project, anyone else needs a membership whose role is in
+-- p_roles. outcome is 'leased', 'empty' (nothing open to them), 'no-project' (an outsider: a
+-- 404), 'forbidden' with member_role (a 403 naming it), or the token's refusal. "Done" is one
+-- probe of the tally that annotation_judgement_tally keeps (annotation_progress).
 CREATE OR REPLACE FUNCTION annotation_queue_next(
+    p_key text,
     p_user integer,
+    p_superuser boolean,
     p_project bigint,
+    p_slug text,
+    p_roles text[],
     p_now timestamp with time zone,
     p_leased_at timestamp with time zone,
-    p_expires_at timestamp with time zone,
-    p_gold_rate double precision,
     p_gold_draw double precision,
     p_shuffle integer[],
     p_expire_batch integer,
     p_progress_cap integer
 )
 RETURNS TABLE (
+    principal_id integer,
+    principal_is_superuser boolean,
+    outcome text,
+    member_role text,
+    project_id bigint,
+    project_gold_rate double precision,
+    project_lease_seconds integer,
+    project_overlap integer,
     lease_id bigint,
     lease_display_order jsonb,
     lease_leased_at timestamp with time zone,
@@ -36,127 +42,59 @@ RETURNS TABLE (
 )
 LANGUAGE plpgsql
 AS $function$
-DECLARE
-    v_queues boolean[];
-    v_gold boolean;
-    v_found boolean := false;
-    v_expired_ids bigint[];
-    v_stale record;
-    v_relet bigint;
-    v_waits integer := 0;
 BEGIN
-    -- Which queue to try first: gold items at gold_rate (p_gold_draw is the caller's uniform draw),
-    -- regular ones otherwise; the other queue is the fallback, so an annotator is never told
-    -- "done" while either has work. Projects with gold_rate 0 never serve gold items.
-    v_queues := CASE WHEN p_gold_rate <= 0 THEN ARRAY[false]
-                     WHEN p_gold_draw < p_gold_rate THEN ARRAY[true, false]
-                     ELSE ARRAY[false, true] END;
-
-    -- One annotator's requests (two tabs, a double click) run one after the other.
-    PERFORM 1 FROM auth_user u WHERE u.id = p_user FOR NO KEY UPDATE;
-
-    -- The lease they already hold here, if any (a fresh snapshot: after the lock).
-    SELECT /* queue:live-lease */ a.id, a.display_order, a.leased_at, a.expires_at, a.comparison_id
-      INTO lease_id, lease_display_order, lease_leased_at, lease_expires_at, item_id
-      FROM annotation_assignment a
-     WHERE a.annotator_id = p_user AND a.status = 'leased' AND a.expires_at > p_now
-       AND a.comparison_id IN (SELECT c.id FROM annotation_comparison c WHERE c.project_id = p_project)
-     ORDER BY a.id
-     LIMIT 1;
-    v_found := FOUND;
-
-    IF NOT v_found THEN
-        -- Give back a few stale leases (skipping rows a submit in flight holds), one comparison at
-        -- a time in id order so two sweeps never deadlock.
-        WITH stale AS (
-            SELECT /* queue:stale-leases */ s.id
-              FROM annotation_assignment s
-             WHERE s.status = 'leased' AND s.expires_at <= p_now
-             ORDER BY s.expires_at
-             LIMIT p_expire_batch
-               FOR NO KEY UPDATE SKIP LOCKED
-        ), expired AS (
-            UPDATE annotation_assignment a SET status = 'expired', finished_at = p_now
-              FROM stale WHERE a.id = stale.id
-            RETURNING a.comparison_id
-        )
-        SELECT array_agg(expired.comparison_id) INTO v_expired_ids FROM expired;
-        IF v_expired_ids IS NOT NULL THEN
-            FOR v_stale IN
-                SELECT e.cid, count(*)::integer AS n FROM unnest(v_expired_ids) AS e(cid)
-                 GROUP BY e.cid ORDER BY e.cid
-            LOOP
-                UPDATE annotation_comparison c SET open_slots = c.open_slots + v_stale.n
-                 WHERE c.id = v_stale.cid;
-            END LOOP;
-        END IF;
-
-        -- The best open item this annotator has not touched and nobody is taking right now:
-        -- the partial index comparison_queue from the top, SKIP LOCKED.
-        LOOP
-        FOREACH v_gold IN ARRAY v_queues LOOP
-            SELECT /* queue:candidate */ c.id, c.prompt_id, c.open_slots,
-                   (SELECT o.id FROM annotation_assignment o
-                     WHERE o.comparison_id = c.id AND o.annotator_id = p_user)
-              INTO item_id, item_prompt_id, item_open_slots, v_relet
-              FROM annotation_comparison c
-             WHERE c.project_id = p_project AND c.is_gold = v_gold AND c.open_slots > 0
-               AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
-                                WHERE t.comparison_id = c.id AND t.annotator_id = p_user
-                                  AND t.status <> 'expired')
-             ORDER BY c.priority DESC, c.id
-             LIMIT 1
-               FOR NO KEY UPDATE OF c SKIP LOCKED;
-            IF FOUND THEN
-                v_found := true;
-                EXIT;
-            END IF;
-        END LOOP;
-            -- Nothing free: is anything open to them merely locked right now? (No lock taken here.)
-            EXIT WHEN v_found OR v_waits >= 20 OR NOT EXISTS (
-                SELECT /* queue:locked-open */ 1
-                  FROM annotation_comparison c
-                 WHERE c.project_id = p_project AND c.is_gold = ANY (v_queues) AND c.open_slots > 0
-                   AND NOT EXISTS (SELECT 1 FROM annotation_assignment t
-                                    WHERE t.comparison_id = c.id AND t.annotator_id = p_user
-                                      AND t.status <> 'expired'));
-            PERFORM pg_sleep(0.01);
-            v_waits := v_waits + 1;
-        END LOOP;
-        IF NOT v_found THEN
-            RETURN;
-        END IF;
-
-        IF v_relet IS NOT NULL THEN
-            -- Their own lease on this item ran out before: take it up again, sides as they were.
-            UPDATE annotation_assignment a
-               SET status = 'leased', expires_at = p_expires_at, finished_at = NULL
-             WHERE a.id = v_relet
-            RETURNING a.id, a.display_order, a.leased_at, a.expires_at
-              INTO lease_id, lease_display_order, lease_leased_at, lease_expires_at;
-        ELSE
-            -- Sides in a random order: the positions sorted by the caller's shuffled ranks.
-            INSERT INTO annotation_assignment (comparison_id, annotator_id, status, display_order,
-                                               leased_at, expires_at, finished_at)
-            SELECT item_id, p_user, 'leased',
-                   coalesce((
-                       SELECT jsonb_agg(s.position ORDER BY array_position(p_shuffle, s.rank), s.position)
-                         FROM (SELECT cr.position,
-                                      (row_number() OVER (ORDER BY cr.position) - 1)::integer AS rank
-                                 FROM annotation_comparisonresponse cr
-                                WHERE cr.comparison_id = item_id) AS s), '[]'::jsonb),
-                   p_leased_at, p_expires_at, NULL
-            RETURNING id, display_order, leased_at, expires_at
-              INTO lease_id, lease_display_order, lease_leased_at, lease_expires_at;
-        END IF;
-        UPDATE annotation_comparison c SET open_slots = c.open_slots - 1 WHERE c.id = item_id
-        RETURNING c.open_slots INTO item_open_slots;
-    ELSE
-        SELECT c.prompt_id, c.open_slots INTO item_prompt_id, item_open_slots
-          FROM annotation_comparison c WHERE c.id = item_id;
+    SELECT w.principal_id, w.principal_is_superuser, w.refusal
+      INTO principal_id, principal_is_superuser, outcome
+      FROM annotation_principal(p_key, p_user, p_superuser) AS w;
+    IF outcome IS NOT NULL THEN
+        RETURN NEXT;
+        RETURN;
     END IF;
 
-    SELECT p.messages INTO item_messages FROM annotation_prompt p WHERE p.id = item_prompt_id;
+    IF p_project IS NOT NULL THEN
+        SELECT /* queue:project */ p.id, p.gold_rate, p.lease_seconds, p.overlap
+          INTO project_id, project_gold_rate, project_lease_seconds, project_overlap
+          FROM annotation_project p WHERE p.id = p_project;
+    ELSIF principal_is_superuser THEN
+        SELECT /* queue:project */ p.id, p.gold_rate, p.lease_seconds, p.overlap, 'admin'
+          INTO project_id, project_gold_rate, project_lease_seconds, project_overlap, member_role
+          FROM annotation_project p WHERE p.slug = p_slug;
+    ELSE
+        SELECT /* queue:project */ p.id, p.gold_rate, p.lease_seconds, p.overlap, m.role
+          INTO project_id, project_gold_rate, project_lease_seconds, project_overlap, member_role
+          FROM annotation_project p
+          JOIN annotation_membership m ON m.project_id = p.id AND m.user_id = principal_id
+         WHERE p.slug = p_slug;
+    END IF;
+    IF NOT FOUND THEN
+        outcome := 'no-project';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    IF p_project IS NULL AND NOT member_role = ANY (p_roles) THEN
+        outcome := 'forbidden';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+
+    lease_id := annotation_lease_take(principal_id, project_id, p_now, p_leased_at,
+                                      p_now + make_interval(secs => project_lease_seconds),
+                                      project_gold_rate, p_gold_draw, p_shuffle, p_expire_batch);
+    IF lease_id IS NULL THEN
+        outcome := 'empty';
+        RETURN NEXT;
+        RETURN;
+    END IF;
+    outcome := 'leased';
+
+    SELECT /* queue:lease */ a.display_order, a.leased_at, a.expires_at, c.id, c.prompt_id,
+           c.open_slots, pr.messages
+      INTO lease_display_order, lease_leased_at, lease_expires_at, item_id, item_prompt_id,
+           item_open_slots, item_messages
+      FROM annotation_assignment a
+      JOIN annotation_comparison c ON c.id = a.comparison_id
+      JOIN annotation_prompt pr ON pr.id = c.prompt_id
+     WHERE a.id = lease_id;
     SELECT json_agg(json_build_array(cr.position, r.id, r.text))
       INTO item_slots
       FROM annotation_comparisonresponse cr JOIN annotation_response r ON r.id = cr.response_id
@@ -164,7 +102,7 @@ BEGIN
 
     IF p_progress_cap IS NOT NULL THEN
         SELECT p.progress_done, p.progress_open INTO progress_done, progress_open
-          FROM annotation_progress(p_user, p_project, p_gold_rate, p_progress_cap) AS p;
+          FROM annotation_progress(principal_id, project_id, project_gold_rate, p_progress_cap) AS p;
     END IF;
     RETURN NEXT;
 END

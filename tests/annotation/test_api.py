@@ -241,7 +241,7 @@ def test_next_and_submit_use_a_fixed_small_number_of_queries(
 ):
     for _ in range(20):
         ComparisonFactory.create_pair(project=project)
-    # Each request is one function call that also checks the token (annotation/sql/*_by_token.sql).
+    # Each request is one function call that also checks the token (annotation/sql/principal.sql).
     with django_assert_max_num_queries(1):
         assignment_id = next_item(api, project).json()["assignment"]["id"]
     with django_assert_max_num_queries(1):

@@ -112,10 +112,10 @@ def function_code(assignment_id, annotator, given) -> str:
     """What the function itself answers (its transaction rolled back by the test)."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT outcome FROM annotation_judgement_submit(%s, %s, true, %s, %s, %s, %s, %s, %s)",
+            "SELECT outcome FROM annotation_judgement_submit(NULL, %s, false, %s, %s, %s, %s, %s, %s, %s)",
             [
-                assignment_id,
                 annotator.pk,
+                assignment_id,
                 given["choice_shown"],
                 given["strength"],
                 given["rationale"].strip(),
