@@ -38,6 +38,12 @@ def parse_bool(value, *, name: str, field: str | None = None, text: bool = True)
     raise ValidationFailed(f"{name} must be true or false.", field=field or name)
 
 
+def form_checkbox(data: Mapping, name: str) -> bool:
+    """An HTML form's checkbox: a ticked one is sent (as "on" unless it has a value), an unticked
+    one is not sent at all."""
+    return name in data
+
+
 def parse_fraction(
     value, *, name: str, field: str | None = None, low: float = 0.0, high: float = 1.0, text: bool = True
 ) -> float:

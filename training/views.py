@@ -12,6 +12,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation.models import Role
+from annotation.parsing import form_checkbox
 from annotation.selectors import MANAGERS, project_with_role
 from annotation.services.errors import ValidationFailed
 from annotation.views.refusals import refused_to
@@ -67,8 +68,8 @@ def _json_field(request: HttpRequest, name: str) -> dict:
 def run_start(request: HttpRequest, slug: str) -> HttpResponse:
     project, _ = _project(request, slug, admin=True)
     filters = {
-        "gold_checked_only": request.POST.get("gold_checked_only") == "on",
-        "include_prior_labels": request.POST.get("include_prior_labels") == "on",
+        "gold_checked_only": form_checkbox(request.POST, "gold_checked_only"),
+        "include_prior_labels": form_checkbox(request.POST, "include_prior_labels"),
     }
     if request.POST.get("min_agreement"):
         try:
@@ -92,7 +93,7 @@ def run_start(request: HttpRequest, slug: str) -> HttpResponse:
         filters=filters,
         base_version=base,
         name=request.POST.get("name", ""),
-        force=request.POST.get("force") == "on",
+        force=form_checkbox(request.POST, "force"),
         created_by=request.user,
     )
     messages.success(request, f"Run {run.pk} is queued for a training worker.")

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_POST
 from annotation.dashboard_panels import dashboard_panels_render
 from annotation.exporters import available_formats
 from annotation.models import Choice, Comparison, Export
+from annotation.parsing import form_checkbox
 from annotation.quality.charts import bar_chart, line_chart
 from annotation.quality.report import FAST_MS_DEFAULT, project_quality_report
 from annotation.selectors import MANAGERS, project_for_user
@@ -85,7 +86,7 @@ def dashboard_export(request: HttpRequest, slug: str) -> HttpResponse:
     project = project_for_user(user=request.user, slug=slug, roles=MANAGERS)
     data = {name: request.POST[name] for name in EXPORT_FORM_FIELDS if request.POST.get(name, "") != ""}
     # Checkboxes: an unticked one is not sent at all, so every flag is given explicitly.
-    data.update({name: name in request.POST for name in EXPORT_FORM_FLAGS})
+    data.update({name: form_checkbox(request.POST, name) for name in EXPORT_FORM_FLAGS})
     options = ExportOptions.from_dict(data)
     export = export_create(project=project, options=options, user=request.user)
     messages.success(request, f"Export {export.pk} ({options.format}) is queued.")
