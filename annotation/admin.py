@@ -51,7 +51,7 @@ class PromptAdmin(admin.ModelAdmin):
 
 @admin.register(models.Response)
 class ResponseAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt", "__str__", "source_name", "model_version"]
+    list_display = ["id", "prompt", "__str__", "source_name", "model_version_name"]
     raw_id_fields = ["prompt"]
 
 

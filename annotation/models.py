@@ -119,31 +119,19 @@ class Response(models.Model):
     source_name = models.CharField(
         max_length=200, blank=True, help_text="Imported source (file, dataset) when not generated here."
     )
-    # RESTRICT, here and on the other references inside a project: the referenced row cannot be
-    # deleted on its own, but deleting the whole project (which takes both) goes through.
-    model_version = models.ForeignKey(
-        "training.ModelVersion",
-        null=True,
-        blank=True,
-        on_delete=models.RESTRICT,
-        related_name="responses",
-    )
+    # The model version that generated it, by name (names are unique in a project), blank for an
+    # imported text. Training writes it with the response and keeps the relation to the version
+    # itself (training.GeneratedResponse), so annotation reads provenance without training.
+    model_version_name = models.CharField(max_length=200, blank=True)
     generation_params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         constraints = [
-            # Two partial constraints: an imported text is stored once per prompt, a generated
-            # one once per model version.
+            # An imported text is stored once per prompt, a generated one once per model version.
             models.UniqueConstraint(
-                fields=["prompt", "content_hash"],
-                name="imported_response_unique_per_prompt",
-                condition=Q(model_version__isnull=True),
-            ),
-            models.UniqueConstraint(
-                fields=["prompt", "content_hash", "model_version"],
-                name="generated_response_unique_per_version",
-                condition=Q(model_version__isnull=False),
+                fields=["prompt", "content_hash", "model_version_name"],
+                name="response_unique_per_prompt_and_version",
             ),
         ]
 

@@ -178,12 +178,12 @@ def seed_project(*, size: int, overlap: int, annotators: list) -> tuple[str, flo
         first_prompt = _first_contiguous_id(cursor, "annotation_prompt", "project_id", project.pk, prompts)
         cursor.execute(
             """
-            INSERT INTO annotation_response (prompt_id, text, content_hash, source_name, model_version_id,
+            INSERT INTO annotation_response (prompt_id, text, content_hash, source_name, model_version_name,
                 generation_params, created_at)
             SELECT %(first)s + g / %(k)s,
                    'Answer ' || (g %% %(k)s) || ' to question ' || (g / %(k)s)
                        || E':\n\n- Rayleigh scattering\n- shorter wavelengths scatter more\n\n`code` too.',
-                   md5('r' || g) || md5('s' || g), 'bench', NULL, '{}'::jsonb, now()
+                   md5('r' || g) || md5('s' || g), 'bench', '', '{}'::jsonb, now()
             FROM generate_series(0, %(prompts)s * %(k)s - 1) AS g ORDER BY g
             """,
             {"first": first_prompt, "k": RESPONSES_PER_PROMPT, "prompts": prompts},

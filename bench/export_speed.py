@@ -81,10 +81,11 @@ def seed(rows: int) -> None:
         cursor.execute(
             """
             INSERT INTO annotation_response
-                (prompt_id, text, content_hash, source_name, generation_params, created_at)
+                (prompt_id, text, content_hash, source_name, model_version_name, generation_params,
+                 created_at)
             SELECT p.id, 'Answer ' || s.side || ' to ' || p.id || ': feed it flour and water daily, '
                    || 'keep it warm, discard half before feeding, and watch for bubbles.',
-                   md5(p.id || s.side) || md5(s.side || p.id), 'bench-' || s.side, '{}'::jsonb, now()
+                   md5(p.id || s.side) || md5(s.side || p.id), 'bench-' || s.side, '', '{}'::jsonb, now()
             FROM annotation_prompt p CROSS JOIN (VALUES ('a'), ('b')) AS s(side)
             WHERE p.project_id = %s
             """,

@@ -113,6 +113,33 @@ def test_annotation_never_imports_training():
     assert found == []
 
 
+def test_no_annotation_model_has_a_relation_to_a_training_model():
+    """Not importing training is not enough: a relation named as "training.Model" couples the
+    apps through Django. Reverse relations (training's own relations to annotation) are allowed."""
+    from django.apps import apps
+
+    found = [
+        f"{model.__name__}.{field.name} -> {field.related_model._meta.label}"
+        for model in apps.get_app_config("annotation").get_models()
+        for field in model._meta.get_fields()
+        if field.is_relation
+        and not field.auto_created
+        and field.related_model is not None
+        and field.related_model._meta.app_label == "training"
+    ]
+    assert found == []
+
+
+def test_annotation_migrations_do_not_depend_on_training():
+    from django.db.migrations.loader import MigrationLoader
+
+    graph = MigrationLoader(None, ignore_no_migrations=True).graph
+    annotation = [key for key in graph.leaf_nodes() if key[0] == "annotation"]
+    assert annotation, "annotation has no migrations"
+    needed = {key for leaf in annotation for key in graph.forwards_plan(leaf)}
+    assert sorted(key for key in needed if key[0] == "training") == []
+
+
 def test_alignweb_imports_neither_app():
     # Settings and root URLs name the apps' modules as strings, which Django resolves on its own.
     def forbidden(name: str) -> bool:

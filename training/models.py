@@ -247,3 +247,17 @@ class LoopSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Loop settings of {self.project}"
+
+
+class GeneratedResponse(models.Model):
+    """The model version that generated a response. Annotation stores the version's name on the
+    response (what it shows and exports); this row holds the relation itself, so a version that
+    wrote responses cannot be deleted on its own (deleting the project takes both)."""
+
+    response = models.OneToOneField(
+        "annotation.Response", primary_key=True, on_delete=models.CASCADE, related_name="generation"
+    )
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.RESTRICT, related_name="responses")
+
+    def __str__(self) -> str:
+        return f"{self.model_version.name}: response {self.response_id}"

@@ -179,7 +179,7 @@ def arena_battles(*, project: Project) -> list[Battle]:
     (a model version, or ``imported:<source>`` for imported responses)."""
     players: dict[int, dict[int, str]] = defaultdict(dict)
     slots = ComparisonResponse.objects.filter(comparison__project=project).values_list(
-        "comparison_id", "position", "response__model_version__name", "response__source_name"
+        "comparison_id", "position", "response__model_version_name", "response__source_name"
     )
     for comparison_id, position, version_name, source in slots:
         players[comparison_id][position] = version_name or f"imported:{source or 'unknown'}"

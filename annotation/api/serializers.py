@@ -149,7 +149,7 @@ class SlotSerializer(serializers.ModelSerializer):
     response_id = serializers.IntegerField(source="response.id")
     text = serializers.CharField(source="response.text")
     source_name = serializers.CharField(source="response.source_name")
-    model_version = serializers.IntegerField(source="response.model_version_id", allow_null=True)
+    model_version = serializers.CharField(source="response.model_version_name")
 
     class Meta:
         model = ComparisonResponse

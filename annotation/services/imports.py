@@ -251,7 +251,7 @@ def _existing_responses(prompt_ids: set[int]) -> dict[tuple[int, str], int]:
     ids = sorted(prompt_ids)
     for start in range(0, len(ids), BATCH_SIZE):
         rows = Response.objects.filter(
-            prompt_id__in=ids[start : start + BATCH_SIZE], model_version__isnull=True
+            prompt_id__in=ids[start : start + BATCH_SIZE], model_version_name=""
         ).values_list("prompt_id", "content_hash", "id")
         for prompt_id, h, pk in rows:
             found.setdefault((prompt_id, h), pk)

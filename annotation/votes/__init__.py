@@ -11,13 +11,12 @@ ids.
 
 from annotation.votes.filters import VoteFilters
 from annotation.votes.rows import COMPARISON_FIELDS, JUDGEMENT_FIELDS
-from annotation.votes.select import SelectedComparison, model_version_names, select_votes
+from annotation.votes.select import SelectedComparison, select_votes
 
 __all__ = [
     "COMPARISON_FIELDS",
     "JUDGEMENT_FIELDS",
     "SelectedComparison",
     "VoteFilters",
-    "model_version_names",
     "select_votes",
 ]

@@ -45,19 +45,18 @@ class SelectedComparison:
         return self.comparison[_PRIOR_CHOICE], self.comparison[_PRIOR_SOURCE]
 
 
-def model_version_names(*, project: Project) -> dict[int, str]:
-    """``{model version id: name}`` of the versions that wrote responses in ``project``. Read
-    through the responses (annotation's own rows): a dict instead of a join, since a project has
-    few versions and two more joins per comparison cost more than the rest of a large read."""
+def model_version_names(*, project: Project) -> set[str]:
+    """The names of the model versions that wrote responses in ``project``."""
     rows = (
-        Response.objects.filter(prompt__project=project, model_version__isnull=False)
-        .values_list("model_version_id", "model_version__name")
+        Response.objects.filter(prompt__project=project)
+        .exclude(model_version_name="")
+        .values_list("model_version_name", flat=True)
         .distinct()
     )
-    return dict(rows)
+    return set(rows)
 
 
-def _comparisons(*, project: Project, filters: VoteFilters, version_names: dict[int, str]):
+def _comparisons(*, project: Project, filters: VoteFilters):
     comparisons = Comparison.objects.filter(project=project).annotate(
         slot_a=FilteredRelation("slots", condition=Q(slots__position=0)),
         slot_b=FilteredRelation("slots", condition=Q(slots__position=1)),
@@ -69,16 +68,15 @@ def _comparisons(*, project: Project, filters: VoteFilters, version_names: dict[
     if not filters.include_held_back:
         comparisons = comparisons.filter(prompt__held_back=False)
     if filters.model_versions:
-        unknown = sorted(set(filters.model_versions) - set(version_names.values()))
+        unknown = sorted(set(filters.model_versions) - model_version_names(project=project))
         if unknown:
             raise ValidationFailed(
                 f"No model version named {unknown[0]!r} wrote responses in this project.",
                 field="model_versions",
             )
-        wanted = [pk for pk, name in version_names.items() if name in filters.model_versions]
         comparisons = comparisons.filter(
-            Q(slot_a__response__model_version_id__in=wanted)
-            | Q(slot_b__response__model_version_id__in=wanted)
+            Q(slot_a__response__model_version_name__in=filters.model_versions)
+            | Q(slot_b__response__model_version_name__in=filters.model_versions)
         )
     return comparisons.annotate(created=IsoUtc("created_at")).order_by().values_list(*COMPARISON_FIELDS)
 
@@ -108,19 +106,15 @@ def select_votes(
     *,
     project: Project,
     filters: VoteFilters,
-    version_names: dict[int, str] | None = None,
     fast: bool = True,
 ) -> Iterator[SelectedComparison]:
     """The comparisons of ``project`` that pass ``filters``, in comparison id order, streamed.
 
     ``fast`` reads through COPY (no other query may run on the connection until the stream
     ends), ``fast=False`` through two cursors; both give the same comparisons. Run it inside a
-    transaction so every read sees one snapshot. ``version_names`` (from
-    ``model_version_names``) is read when filtering by model version.
+    transaction so every read sees one snapshot.
     """
-    if filters.model_versions and version_names is None:
-        version_names = model_version_names(project=project)
-    comparisons = _comparisons(project=project, filters=filters, version_names=version_names or {})
+    comparisons = _comparisons(project=project, filters=filters)
     judgements = _judgements(project=project, filters=filters)
     reliability: dict[int, float] = {}
     if filters.aggregation == "weighted":

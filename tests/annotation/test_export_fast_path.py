@@ -15,7 +15,6 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def data(project):
-    from training.models import ModelVersion
 
     ann, bob, cat = (
         MembershipFactory(project=project, user__username=name, role="annotator").user
@@ -36,7 +35,7 @@ def data(project):
     judgement(gold, ann, "both_bad")
     versioned = ComparisonFactory.create_pair(project=project, texts=("A5", "B5"))
     response = versioned.slots.get(position=1).response
-    response.model_version = ModelVersion.objects.create(project=project, name="policy-v2")
+    response.model_version_name = "policy-v2"
     response.save()
     judgement(versioned, ann, "b")
     # Another project's votes must never leak into either path.

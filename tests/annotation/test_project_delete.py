@@ -9,7 +9,7 @@ from django.urls import reverse
 from annotation.models import Comparison, Judgement, JudgementTally, Project, Response
 from tests.factories import ProjectFactory, UserFactory
 from tests.training.helpers import ModelVersionFactory, judged_pairs
-from training.models import DataSnapshot, ModelVersion, TrainingRun
+from training.models import DataSnapshot, GeneratedResponse, ModelVersion, TrainingRun
 from training.services import runs
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,9 @@ def full_project(project, annotator):
     comparisons = judged_pairs(project, annotator, 3)
     base = ModelVersionFactory(project=project)
     tuned = ModelVersionFactory(project=project, parent=base)
-    Response.objects.filter(pk=comparisons[0].slots.get(position=0).response_id).update(model_version=tuned)
+    generated = comparisons[0].slots.get(position=0).response
+    Response.objects.filter(pk=generated.pk).update(model_version_name=tuned.name)
+    GeneratedResponse.objects.create(response=generated, model_version=tuned)
     run = runs.run_create(
         project=project, kind="reward_model", config={"model": "minilm-l6", "max_steps": 1}, base_version=base
     )

@@ -11,6 +11,7 @@ from rest_framework.test import APIClient
 from annotation.models import Assignment, Comparison, Prompt
 from annotation.services.imports import preferences_import
 from tests.ml.conftest import BAD, GOOD
+from training.models import GeneratedResponse
 
 TOPICS = ["hello", "hi", "how is it ?", "what is it ?", "yes", "no", "help"]
 
@@ -108,7 +109,11 @@ def served_tuned_vs_base(
             return None
         assignment = response.json()["assignment"]
         comparison = Assignment.objects.get(pk=assignment["id"]).comparison
-        versions = {slot.response.model_version_id for slot in comparison.slots.all()}
+        versions = set(
+            GeneratedResponse.objects.filter(
+                response__in=[slot.response_id for slot in comparison.slots.all()]
+            ).values_list("model_version_id", flat=True)
+        )
         client.post(
             f"/api/assignments/{assignment['id']}/judgement/",
             {"choice": "left", "strength": 0, "rationale": "", "duration_ms": 900},

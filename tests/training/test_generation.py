@@ -67,12 +67,12 @@ def test_k_responses_per_prompt_are_paired_against_the_opponent(project, held_ba
         12,
         6,
     )
-    ours = Response.objects.filter(model_version=tuned)
+    ours = Response.objects.filter(generation__model_version=tuned)
     assert ours.count() == 6
     assert ours.first().generation_params["temperature"] == 0.8 and ours.first().generation_params["n"] == 2
     for comparison in Comparison.objects.filter(project=project):
-        versions = {s.response.model_version_id for s in comparison.slots.all()}
-        assert versions == {base.pk, tuned.pk}
+        versions = {s.response.model_version_name for s in comparison.slots.all()}
+        assert versions == {base.name, tuned.name}
         assert comparison.open_slots == 3 and comparison.prompt.held_back
 
 
@@ -201,13 +201,13 @@ def test_a_version_served_from_an_endpoint_generates_comparisons(project, held_b
 
     imported = ModelVersionFactory(project=project)
     for prompt in held_back:
-        ResponseFactory(prompt=prompt, text="old", model_version=imported)
+        ResponseFactory(prompt=prompt, text="old", model_version_name=imported.name)
     remote = ModelVersionFactory(project=project, base_model="", endpoint_url=endpoint, endpoint_model="m")
     sampler, source = _sampler_for(remote)
     job = generation_job_create(project=project, model_version=remote, opponent=imported)
     job = run_job(job, sampler, source=source)
     assert job.comparisons_created == 3
-    response = Response.objects.filter(model_version=remote).first()
+    response = Response.objects.filter(generation__model_version=remote).first()
     assert response.text.startswith("echo Question number")
     assert response.generation_params["source"] == "endpoint"
 

@@ -158,7 +158,7 @@ def test_the_leaderboard_api_for_researchers(project, annotator, researcher):
     for i, choice in enumerate(["a", "a", "tie", "b", "both_bad"]):
         comparison = ComparisonFactory.create_pair(project=project, texts=(f"t{i}", f"b{i}"))
         for slot, version in zip(comparison.slots.order_by("position"), (tuned, base), strict=True):
-            slot.response.model_version = version
+            slot.response.model_version_name = version.name
             slot.response.save()
         judge(comparison, annotator, choice)
     board = api(researcher).get(f"/api/projects/{project.slug}/leaderboard/").json()

@@ -24,7 +24,7 @@ from alignweb.jobs import Lifecycle
 from alignweb.named_tasks import named_task
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
-from training.models import GenerationJob, ModelVersion
+from training.models import GeneratedResponse, GenerationJob, ModelVersion
 from training.selectors import loop_settings_for
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
@@ -147,9 +147,9 @@ def _opponent_responses(job: GenerationJob, prompt_ids: Iterable[int]) -> dict[i
     found: dict[int, list[Response]] = {pid: [] for pid in prompt_ids}
     responses = Response.objects.filter(prompt_id__in=list(found)).order_by("id")
     if job.opponent_id:
-        responses = responses.filter(model_version_id=job.opponent_id)
+        responses = responses.filter(model_version_name=job.opponent.name)
     else:
-        responses = responses.filter(model_version__isnull=True)
+        responses = responses.filter(model_version_name="")
     for response in responses:
         found[response.prompt_id].append(response)
     return found
@@ -163,9 +163,11 @@ def _store_responses(
         response, created = Response.objects.get_or_create(
             prompt=prompt,
             content_hash=_text_hash(text),
-            model_version=version,
+            model_version_name=version.name,
             defaults={"text": text, "generation_params": params},
         )
+        if created:
+            GeneratedResponse.objects.create(response=response, model_version=version)
         stored.append(response)
         created_count += created
     return stored, created_count
@@ -179,7 +181,7 @@ def _pair(job: GenerationJob, prompt: Prompt, ours: Response, theirs: Response) 
     ordered = [ours, theirs] if rng.random() < 0.5 else [theirs, ours]
     key = hashlib.sha256(
         "|".join(
-            [prompt.content_hash] + [f"{r.content_hash}@{r.model_version_id or ''}" for r in ordered]
+            [prompt.content_hash] + [f"{r.content_hash}@{r.model_version_name}" for r in ordered]
         ).encode()
     ).hexdigest()
     comparison, created = Comparison.objects.get_or_create(

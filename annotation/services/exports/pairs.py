@@ -9,7 +9,7 @@ from annotation.models import Judgement, Project
 from annotation.services.exports.options import ExportOptions
 from annotation.services.exports.pseudonyms import pseudonym
 from annotation.sides import side_of
-from annotation.votes import COMPARISON_FIELDS, SelectedComparison, model_version_names, select_votes
+from annotation.votes import COMPARISON_FIELDS, SelectedComparison, select_votes
 
 _A_RESPONSE = COMPARISON_FIELDS.index("slot_a__response_id")
 
@@ -20,14 +20,10 @@ def export_pairs(*, project: Project, options: ExportOptions, fast: bool = True)
     ``fast`` picks the row source (COPY, or two cursors with ``fast=False``); both give the same
     pairs. Run it inside a transaction (``export_write`` does) so every read sees one snapshot.
     """
-    # Looked up before the rows stream: no other query can run on the connection during COPY.
-    version_names = model_version_names(project=project)
     names = _AnnotatorNames(project=project, pseudonymise=options.pseudonymise)
-    selected = select_votes(
-        project=project, filters=options.vote_filters, version_names=version_names, fast=fast
-    )
+    selected = select_votes(project=project, filters=options.vote_filters, fast=fast)
     for comparison in selected:
-        yield _pair(comparison, _votes(comparison, names), version_names)
+        yield _pair(comparison, _votes(comparison, names))
 
 
 class _AnnotatorNames(dict):
@@ -85,7 +81,7 @@ def _votes(selected: SelectedComparison, names: _AnnotatorNames) -> list[Vote]:
     return votes
 
 
-def _pair(selected: SelectedComparison, votes: list[Vote], version_names: dict[int, str]) -> Pair:
+def _pair(selected: SelectedComparison, votes: list[Vote]) -> Pair:
     (
         comparison_id,
         prompt_id,
@@ -109,8 +105,8 @@ def _pair(selected: SelectedComparison, votes: list[Vote], version_names: dict[i
         messages=messages,
         response_a=text_a,
         response_b=text_b,
-        model_a=version_names[version_a] if version_a else source_a,
-        model_b=version_names[version_b] if version_b else source_b,
+        model_a=version_a or source_a,
+        model_b=version_b or source_b,
         is_gold=is_gold,
         gold_choice=gold_choice,
         votes=votes,
