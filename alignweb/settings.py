@@ -12,6 +12,7 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 from alignweb import embedded_db
+from alignweb.booleans import text_bool
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = embedded_db.var_dir()
@@ -20,12 +21,11 @@ env = environ.Env()
 
 
 def _bool(name: str, default: bool) -> bool:
-    raw = env.str(name, default=str(default)).strip().lower()
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off", ""}:
-        return False
-    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean; use true or false.")
+    raw = env.str(name, default=str(default))
+    value = False if not raw.strip() else text_bool(raw)
+    if value is None:
+        raise ImproperlyConfigured(f"{name}={raw.strip().lower()!r} is not a boolean; use true or false.")
+    return value
 
 
 def _int(name: str, default: int, *, minimum: int = 0) -> int:

@@ -15,10 +15,8 @@ True
 import datetime as dt
 from collections.abc import Iterable, Mapping
 
+from alignweb.booleans import text_bool
 from annotation.services.errors import ValidationFailed
-
-TRUE_TEXTS = frozenset({"true", "1", "yes", "on"})
-FALSE_TEXTS = frozenset({"false", "0", "no", "off"})
 
 
 def reject_unknown(data: Mapping, known: Iterable[str], *, what: str = "option", field: str | None = None):
@@ -33,8 +31,8 @@ def parse_bool(value, *, name: str, field: str | None = None, text: bool = True)
     yes/no, on/off, any case). JSON-only inputs pass ``text=False`` and accept true/false only."""
     if isinstance(value, bool):
         return value
-    if text and isinstance(value, str) and value.lower() in TRUE_TEXTS | FALSE_TEXTS:
-        return value.lower() in TRUE_TEXTS
+    if text and isinstance(value, str) and text_bool(value) is not None:
+        return text_bool(value)
     raise ValidationFailed(f"{name} must be true or false.", field=field or name)
 
 

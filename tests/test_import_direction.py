@@ -149,8 +149,9 @@ def test_alignweb_imports_neither_app():
 
 
 def test_the_ml_core_imports_neither_django_nor_the_apps():
-    # The one conversation parser is shared with the importers; it is plain Python (checked below).
-    shared = ("alignweb.conversations",)
+    # The one conversation parser and the one reading of boolean words are shared with the apps;
+    # both are plain Python (checked below).
+    shared = ("alignweb.conversations", "alignweb.booleans")
 
     def forbidden(name: str) -> bool:
         if name in shared or any(name.startswith(module + ".") for module in shared):
@@ -169,6 +170,7 @@ def test_the_shared_conversation_parser_imports_nothing_of_the_project_or_a_fram
         return name.split(".")[0] in project_or_framework
 
     assert violations("alignweb.conversations", forbidden) == []
+    assert violations("alignweb.booleans", forbidden) == []
 
 
 def test_the_project_has_no_import_cycle():

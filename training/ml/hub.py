@@ -24,6 +24,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from alignweb.booleans import text_bool
+
 CACHE_ENV = "ALIGNWEB_MODEL_CACHE"
 
 
@@ -156,7 +158,7 @@ def _fsync_tree(root: Path) -> None:
 
 
 def _hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    return text_bool(os.environ.get("HF_HUB_OFFLINE", "")) is True
 
 
 def _resolve_hub_id(repo_id: str) -> Path:
