@@ -6,6 +6,11 @@ a win for each side; ratings are centred on 1000. A tiny L2 term (``l2``) keeps 
 when a model won or lost every battle; ``l2=0`` is the plain MLE. 95% intervals come from
 bootstrap resampling of battles. "Both bad" votes count as ties, as in Chatbot Arena.
 
+The fit runs on the unique (model a, model b, outcome) cells weighted by their counts, not on one
+row per battle: a project's battles fall into a few cells per pair, so a fit costs the same at 100k
+battles as at 1k. A bootstrap round redraws the battles as multinomial counts over those cells,
+which is the same distribution as resampling battles with replacement.
+
 >>> board = leaderboard([Battle("tuned", "base", "a"), Battle("tuned", "base", "tie")], rounds=0)
 >>> board.rows[0]["model"]
 'tuned'
@@ -44,25 +49,33 @@ class Leaderboard:
         return {"rows": self.rows, "models": self.models, "win_rate": self.win_rate, "votes": self.votes}
 
 
-def _encode(battles: list[Battle], models: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _cells(battles: list[Battle], models: list[str]) -> tuple[np.ndarray, ...]:
+    """The unique (a, b, score) cells and how many battles fell in each."""
     index = {m: i for i, m in enumerate(models)}
-    a = np.array([index[b.model_a] for b in battles], dtype=np.int64)
-    b = np.array([index[b.model_b] for b in battles], dtype=np.int64)
-    score = np.array([{"a": 1.0, "b": 0.0, "tie": 0.5}[x.winner] for x in battles])  # (battles,)
-    return a, b, score
+    code = {"a": 2, "b": 0, "tie": 1}
+    keys = np.array(
+        [(index[x.model_a] * len(models) + index[x.model_b]) * 3 + code[x.winner] for x in battles],
+        dtype=np.int64,
+    )
+    unique, counts = np.unique(keys, return_counts=True)
+    pair, outcome = np.divmod(unique, 3)
+    a, b = np.divmod(pair, len(models))
+    return a, b, outcome / 2.0, counts.astype(np.float64)  # (cells,) each
 
 
-def _fit(a: np.ndarray, b: np.ndarray, score: np.ndarray, n_models: int, l2: float) -> np.ndarray:
-    """Ratings on the Elo scale maximising the tie-as-half-win Bradley-Terry likelihood."""
+def _fit(
+    a: np.ndarray, b: np.ndarray, score: np.ndarray, weight: np.ndarray, n_models: int, l2: float
+) -> np.ndarray:
+    """Ratings on the Elo scale maximising the tie-as-half-win Bradley-Terry likelihood of
+    ``weight`` battles in each (a, b, score) cell."""
     k = np.log(BASE) / SCALE
 
     def loss_and_grad(r: np.ndarray) -> tuple[float, np.ndarray]:
-        z = k * (r[a] - r[b])  # (battles,) log-odds that a wins
-        loss = -(score * log_expit(z) + (1 - score) * log_expit(-z)).sum() + 0.5 * l2 * (k * r) @ (k * r)
-        dz = expit(z) - score  # d loss / d z
-        grad = np.zeros(n_models)
-        np.add.at(grad, a, k * dz)
-        np.add.at(grad, b, -k * dz)
+        z = k * (r[a] - r[b])  # (cells,) log-odds that a wins
+        nll = -(weight * (score * log_expit(z) + (1 - score) * log_expit(-z))).sum()
+        loss = nll + 0.5 * l2 * (k * r) @ (k * r)
+        dz = weight * (expit(z) - score)  # d loss / d z
+        grad = np.bincount(a, k * dz, n_models) - np.bincount(b, k * dz, n_models)
         return float(loss), grad + l2 * k * k * r
 
     result = minimize(loss_and_grad, np.zeros(n_models), jac=True, method="L-BFGS-B", options={"gtol": 1e-9})
@@ -76,8 +89,8 @@ def bradley_terry(battles: list[Battle], *, l2: float = 1e-4) -> dict[str, float
     models = sorted({b.model_a for b in battles} | {b.model_b for b in battles})
     if not models:
         return {}
-    a, b, score = _encode(battles, models)
-    return dict(zip(models, _fit(a, b, score, len(models), l2).tolist(), strict=True))
+    a, b, score, weight = _cells(battles, models)
+    return dict(zip(models, _fit(a, b, score, weight, len(models), l2).tolist(), strict=True))
 
 
 def _validate(battles: list[Battle]) -> None:
@@ -96,32 +109,33 @@ def leaderboard(battles: list[Battle], *, rounds: int = 200, seed: int = 0, l2: 
     if not models:
         return Leaderboard()
     n = len(models)
-    a, b, score = _encode(battles, models)
-    ratings = _fit(a, b, score, n, l2)
+    a, b, score, weight = _cells(battles, models)
+    ratings = _fit(a, b, score, weight, n, l2)
     if rounds > 0:
         rng = np.random.default_rng(seed)
         samples = np.empty((rounds, n))
+        share = weight / weight.sum()
         for r in range(rounds):
-            pick = rng.integers(0, len(battles), len(battles))
-            samples[r] = _fit(a[pick], b[pick], score[pick], n, l2)
+            drawn = rng.multinomial(len(battles), share).astype(np.float64)
+            samples[r] = _fit(a, b, score, drawn, n, l2)
         low, high = np.percentile(samples, [2.5, 97.5], axis=0)
     else:
         low = high = ratings
 
     wins = np.zeros((n, n))
     votes = np.zeros((n, n), dtype=np.int64)
-    np.add.at(wins, (a, b), score)
-    np.add.at(wins, (b, a), 1 - score)
-    np.add.at(votes, (a, b), 1)
-    np.add.at(votes, (b, a), 1)
+    np.add.at(wins, (a, b), weight * score)
+    np.add.at(wins, (b, a), weight * (1 - score))
+    np.add.at(votes, (a, b), weight.astype(np.int64))
+    np.add.at(votes, (b, a), weight.astype(np.int64))
     with np.errstate(invalid="ignore", divide="ignore"):
         rate = wins / votes
     rows = []
     for i, model in enumerate(models):
         mine_a, mine_b = a == i, b == i
-        won = int(((score == 1) & mine_a).sum() + ((score == 0) & mine_b).sum())
-        tied = int(((score == 0.5) & (mine_a | mine_b)).sum())
-        total = int((mine_a | mine_b).sum())
+        won = int(weight[((score == 1) & mine_a) | ((score == 0) & mine_b)].sum())
+        tied = int(weight[(score == 0.5) & (mine_a | mine_b)].sum())
+        total = int(weight[mine_a | mine_b].sum())
         rows.append(
             {
                 "model": model,

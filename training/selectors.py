@@ -4,7 +4,8 @@ another project's run or version is a 404."""
 
 from collections import defaultdict
 
-from django.db.models import Count, QuerySet
+from django.core.cache import cache
+from django.db.models import Count, Max, QuerySet
 from django.http import Http404
 
 from annotation.models import Choice, ComparisonResponse, Judgement, Project
@@ -193,5 +194,20 @@ def arena_battles(*, project: Project) -> list[Battle]:
     return battles
 
 
+def leaderboard_cache_key(*, project: Project, rounds: int = 200) -> str:
+    """The votes a board was fitted on: their count and the newest id, so a new vote (or a vote
+    deleted and another cast) names a new key and a page view after it refits. The project's
+    creation time is in the key too: a database rebuilt from scratch reuses ids, never that."""
+    seen = Judgement.objects.filter(comparison__project=project).aggregate(n=Count("id"), last=Max("id"))
+    born = project.created_at.timestamp()
+    return f"leaderboard:{project.pk}:{born}:{seen['n']}:{seen['last'] or 0}:{rounds}"
+
+
 def project_leaderboard(*, project: Project, rounds: int = 200) -> Leaderboard:
-    return leaderboard(arena_battles(project=project), rounds=rounds, seed=project.pk)
+    """The arena board, fitted once per set of votes and then served from the cache."""
+    key = leaderboard_cache_key(project=project, rounds=rounds)
+    board = cache.get(key)
+    if board is None:
+        board = leaderboard(arena_battles(project=project), rounds=rounds, seed=project.pk)
+        cache.set(key, board, timeout=None)
+    return board

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from training.leaderboard import Battle, bradley_terry, leaderboard
+from training.leaderboard import Battle, _cells, _fit, bradley_terry, leaderboard
 
 TRUE_RATINGS = {"base": 1000.0, "sft": 1080.0, "dpo": 1150.0, "imported": 900.0}
 
@@ -114,3 +114,17 @@ def test_it_refuses_bad_battles():
 
 def test_no_battles_give_an_empty_board():
     assert leaderboard([]).rows == []
+
+
+def test_the_cell_fit_gives_the_ratings_of_a_fit_on_every_battle():
+    battles = simulated_battles(n=300)
+    models = sorted(TRUE_RATINGS)
+    index = {m: i for i, m in enumerate(models)}
+    a = np.array([index[b.model_a] for b in battles])
+    b = np.array([index[b.model_b] for b in battles])
+    score = np.array([{"a": 1.0, "b": 0.0, "tie": 0.5}[x.winner] for x in battles])
+    per_battle = _fit(a, b, score, np.ones(len(battles)), len(models), 1e-4)
+    cells = bradley_terry(battles)
+    assert len(_cells(battles, models)[0]) <= 36 < len(battles)
+    for model, rating in zip(models, per_battle, strict=True):
+        assert cells[model] == pytest.approx(rating, abs=1e-3)

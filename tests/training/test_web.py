@@ -234,3 +234,33 @@ def test_serving_without_held_back_prompts_says_there_is_nothing_to_generate_on(
         reverse("training-version-promote", args=[project.slug, tuned.pk]), {"status": "serving"}, follow=True
     )
     assert "no prompt is held back" in response.content.decode()
+
+
+def test_the_leaderboard_is_fitted_once_per_set_of_votes(project, annotator, researcher, monkeypatch):
+    from training import selectors
+    from training.leaderboard import leaderboard
+
+    base, tuned = (
+        ModelVersionFactory(project=project, name="base"),
+        ModelVersionFactory(project=project, name="tuned"),
+    )
+    comparisons = []
+    for i in range(4):
+        comparison = ComparisonFactory.create_pair(project=project, texts=(f"t{i}", f"b{i}"))
+        for slot, version in zip(comparison.slots.order_by("position"), (tuned, base), strict=True):
+            slot.response.model_version_name = version.name
+            slot.response.save()
+        comparisons.append(comparison)
+    for comparison, choice in zip(comparisons[:3], ["a", "a", "b"], strict=True):
+        judge(comparison, annotator, choice)
+    fits = []
+    monkeypatch.setattr(selectors, "leaderboard", lambda *a, **k: fits.append(1) or leaderboard(*a, **k))
+
+    first = selectors.project_leaderboard(project=project, rounds=20)
+    cached = selectors.project_leaderboard(project=project, rounds=20)
+    fresh = leaderboard(selectors.arena_battles(project=project), rounds=20, seed=project.pk)
+    assert len(fits) == 1 and cached.to_dict() == first.to_dict() == fresh.to_dict()
+
+    judge(comparisons[3], annotator, "b")
+    after = selectors.project_leaderboard(project=project, rounds=20)
+    assert len(fits) == 2 and after.votes[0][1] == 4 != first.votes[0][1]
