@@ -22,6 +22,7 @@ MODULES = [
     "training.ml.rl_objectives",
     "training.ml.task_parts",
     "training.ml.backbone",
+    "training.ml.evaluation",
 ]
 
 
