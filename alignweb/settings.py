@@ -276,3 +276,11 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+    # HTTPS behind a proxy: each is off by default (a laptop serves plain HTTP) and set per deployment.
+    SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+    # The header the proxy sets for an HTTPS request, e.g. X-Forwarded-Proto (it must strip a client's own).
+    if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER", default=""):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.strip().upper().replace("-", "_"), "https")
