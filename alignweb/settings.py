@@ -179,6 +179,8 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences, train reward models and policies, export datasets.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint and its fields: only signed-in users may read it.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     # One name per choice set: the stored (canonical a/b) choice and the one in display terms.
     "ENUM_NAME_OVERRIDES": {
         "CanonicalChoiceEnum": "annotation.models.Choice",
