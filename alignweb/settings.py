@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
     "annotation",
     "training",
 ]
@@ -181,6 +182,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema maps every endpoint and its fields: only signed-in users may read it.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs page loads its scripts from our own static files: no third-party CDN sees our users.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # One name per choice set: the stored (canonical a/b) choice and the one in display terms.
     "ENUM_NAME_OVERRIDES": {
         "CanonicalChoiceEnum": "annotation.models.Choice",
