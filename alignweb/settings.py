@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
     "annotation",
     "training",
 ]
@@ -179,6 +180,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Collect human preferences, train reward models and policies, export datasets.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint and its fields: only signed-in users may read it.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # The docs page loads its scripts from our own static files: no third-party CDN sees our users.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # One name per choice set: the stored (canonical a/b) choice and the one in display terms.
     "ENUM_NAME_OVERRIDES": {
         "CanonicalChoiceEnum": "annotation.models.Choice",
@@ -276,3 +283,11 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
+    # HTTPS behind a proxy: each is off by default (a laptop serves plain HTTP) and set per deployment.
+    SECURE_HSTS_SECONDS = _int("SECURE_HSTS_SECONDS", 0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", True)
+    SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+    # The header the proxy sets for an HTTPS request, e.g. X-Forwarded-Proto (it must strip a client's own).
+    if _proxy_header := env.str("SECURE_PROXY_SSL_HEADER", default=""):
+        SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_header.strip().upper().replace("-", "_"), "https")

@@ -16,13 +16,13 @@ lifecycle of ``alignweb.jobs``, as exports do.
 """
 
 import logging
-import traceback
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_ready
 from django.conf import settings
 
+from alignweb.errors import user_error_text
 from alignweb.heartbeat import new_worker_id
 
 logger = logging.getLogger(__name__)
@@ -42,9 +42,9 @@ def train_run(run_id: int) -> str:
     try:
         from training.ml.api import run_training
         from training.ml.data import PreferenceExample
-    except Exception:
+    except Exception as error:
         runs.run_fail(
-            run_id=run_id, worker_id=worker_id, error="Cannot import the ML core:\n" + traceback.format_exc()
+            run_id=run_id, worker_id=worker_id, error="Cannot import the ML core: " + user_error_text(error)
         )
         return "failed"
     run = execution.run_execute(
@@ -99,8 +99,8 @@ def generate_responses(job_id: int) -> str:
             )
     except generation.JobLost:
         return "lost"
-    except Exception:
-        generation.generation_fail(job_id=job_id, worker_id=worker_id, error=traceback.format_exc())
+    except Exception as error:
+        generation.generation_fail(job_id=job_id, worker_id=worker_id, error=user_error_text(error))
         return "failed"
     score_comparisons.delay(job.project_id)
     return job.state

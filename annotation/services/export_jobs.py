@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from alignweb.errors import user_error_text
 from alignweb.heartbeat import new_worker_id
 from alignweb.jobs import JobState, Lifecycle, gave_up
 from alignweb.named_tasks import named_task
@@ -130,7 +131,7 @@ def _reason(error: Exception) -> str:
     if isinstance(error, SoftTimeLimitExceeded):
         limit = getattr(settings, "ALIGNWEB_EXPORT_SOFT_TIME_LIMIT", None)
         return f"The export ran past ALIGNWEB_EXPORT_SOFT_TIME_LIMIT ({limit} s) and was stopped."
-    return f"{type(error).__name__}: {error}"
+    return user_error_text(error)
 
 
 def export_file_path(export: Export) -> Path | None:

@@ -166,13 +166,16 @@ def test_cancel_stops_within_one_step_and_keeps_the_checkpoint(project, judged):
     assert not ModelVersion.objects.filter(run=run).exists()
 
 
-def test_a_crash_fails_the_run_with_the_traceback(project, judged):
+def test_a_crash_fails_the_run_with_a_short_error_and_logs_the_traceback(project, judged, caplog):
     run = make_run(project)
     runs.run_claim(run_id=run.pk, worker_id="w1")
     finished = run_execute(
         run_id=run.pk, worker_id="w1", train_fn=FakeTrainer(crash_at=2), make_example=FakeExample
     )
     assert finished.state == RunState.FAILED and "worker killed" in finished.error
+    assert "Traceback" not in finished.error and "/work" not in finished.error
+    assert "site-packages" not in finished.error and ".py" not in finished.error
+    assert "Traceback" in caplog.text and "worker killed" in caplog.text
 
 
 def test_a_stale_run_is_requeued_and_resumes_from_its_checkpoint_without_repeating_steps(project, judged):

@@ -5,10 +5,10 @@ The ML core is passed in (``train_fn``, ``make_example``) so this module never i
 contract (resume from the newest checkpoint in ``output_dir``, stop when ``on_log`` says True).
 """
 
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 
+from alignweb.errors import user_error_text
 from training.models import RunState, TrainingRun
 from training.services import runs
 from training.services.registry import run_lineage
@@ -68,10 +68,10 @@ def run_execute(
             )
     except Exception as error:
         if time_limit_error is not None and isinstance(error, time_limit_error):
-            message = "Stopped by the soft time limit; the last checkpoint is kept.\n"
+            message = "Stopped by the soft time limit; the last checkpoint is kept. "
         else:
             message = ""
-        runs.run_fail(run_id=run_id, worker_id=worker_id, error=message + traceback.format_exc())
+        runs.run_fail(run_id=run_id, worker_id=worker_id, error=message + user_error_text(error))
         return TrainingRun.objects.get(pk=run_id)
     return runs.run_finish(
         run_id=run_id,
