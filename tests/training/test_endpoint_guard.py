@@ -123,6 +123,14 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if self.path.startswith("/secret/"):  # a client that followed the redirect would succeed here
+            body = b'{"choices": [{"message": {"role": "assistant", "content": "internal"}}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         body = b"internal stack trace: password=hunter2"
         self.send_response(500)
         self.send_header("Content-Length", str(len(body)))
