@@ -278,6 +278,12 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Host names a model version's endpoint may name although they resolve to a private, loopback or
+# otherwise internal address (a GPU box on the LAN, a local Ollama): the operator's choice, by name.
+ALIGNWEB_ENDPOINT_ALLOWED_HOSTS = [
+    host.strip().lower() for host in env.list("ALIGNWEB_ENDPOINT_ALLOWED_HOSTS", default=[]) if host.strip()
+]
+
 if not DEBUG:
     SESSION_COOKIE_SECURE = _bool("SECURE_COOKIES", False)
     CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,7 +1,9 @@
 """A small client for OpenAI-compatible chat servers (vLLM, Ollama, TGI, llama.cpp server).
 
 It has the same ``generate`` signature as ``training.ml.generation.Generator``, so a model version
-that points at an endpoint can stand in for a checkpoint. Standard library only.
+that points at an endpoint can stand in for a checkpoint. Standard library only (plus the
+project's ``training.endpoint_guard``): every request is checked again and sent to the address
+that was checked, redirects are not followed, and an error shows the status, never the body.
 
 >>> client = EndpointClient(base_url="http://127.0.0.1:8000/v1", model="my-model")  # doctest: +SKIP
 >>> client.generate([[{"role": "user", "content": "Hi"}]], n=2, max_new_tokens=32,
@@ -9,15 +11,41 @@ that points at an endpoint can stand in for a checkpoint. Standard library only.
 [['Hello!', 'Hi there.']]
 """
 
+import http.client
 import json
+import logging
 import os
-import urllib.error
-import urllib.request
+import ssl
 from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from training.endpoint_guard import CheckedEndpoint, EndpointRefused, endpoint_url_check
+
+logger = logging.getLogger(__name__)
 
 
 class EndpointError(Exception):
     """The endpoint could not be reached or answered something that is not a completion."""
+
+
+class _PinnedHTTPSConnection(http.client.HTTPSConnection):
+    """TLS to the checked address, with SNI and the certificate checked against the host name."""
+
+    def __init__(self, endpoint: CheckedEndpoint, *, timeout: float) -> None:
+        super().__init__(
+            endpoint.address, endpoint.port, timeout=timeout, context=ssl.create_default_context()
+        )
+        self._server_hostname = endpoint.host
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self._server_hostname)
+
+
+def _connection(endpoint: CheckedEndpoint, *, timeout: float) -> http.client.HTTPConnection:
+    if endpoint.scheme == "https":
+        return _PinnedHTTPSConnection(endpoint, timeout=timeout)
+    return http.client.HTTPConnection(endpoint.address, endpoint.port, timeout=timeout)
 
 
 @dataclass
@@ -37,25 +65,42 @@ class EndpointClient:
         return base + "/chat/completions"
 
     def _post(self, body: dict) -> dict:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        url = self.completions_url
+        try:
+            endpoint = endpoint_url_check(url)
+        except EndpointRefused as refused:
+            raise EndpointError(refused.message) from None
+        parts = urlsplit(url)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        default_port = 443 if endpoint.scheme == "https" else 80
+        host_header = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+        if endpoint.port != default_port:
+            host_header += f":{endpoint.port}"
+        headers = {"Host": host_header, "Content-Type": "application/json", "Accept": "application/json"}
         key = self.api_key or os.environ.get("ALIGNWEB_ENDPOINT_API_KEY")
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        request = urllib.request.Request(
-            self.completions_url, data=json.dumps(body).encode(), headers=headers, method="POST"
-        )
+        shown = f"{endpoint.scheme}://{host_header}{parts.path}"
+        connection = _connection(endpoint, timeout=self.timeout)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as error:
-            detail = error.read()[:500].decode("utf-8", "replace")
-            raise EndpointError(f"{self.completions_url} answered HTTP {error.code}: {detail}") from None
-        except (urllib.error.URLError, TimeoutError, OSError) as error:
-            raise EndpointError(f"Cannot reach {self.completions_url}: {error}") from None
+            connection.request("POST", path, body=json.dumps(body).encode(), headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+        except (http.client.HTTPException, OSError) as error:
+            raise EndpointError(f"Cannot reach {shown}: {type(error).__name__}") from None
+        finally:
+            connection.close()
+        if response.status != 200:
+            # The body stays in the server's log: it may be anything the far side chose to say.
+            logger.debug("%s answered HTTP %s: %r", shown, response.status, raw[:500])
+            if 300 <= response.status < 400:
+                raise EndpointError(f"{shown} answered HTTP {response.status} (redirects are not followed).")
+            raise EndpointError(f"{shown} answered HTTP {response.status}.")
         try:
             return json.loads(raw)
         except ValueError:
-            raise EndpointError(f"{self.completions_url} did not answer JSON: {raw[:200]!r}") from None
+            logger.debug("%s did not answer JSON: %r", shown, raw[:500])
+            raise EndpointError(f"{shown} did not answer JSON.") from None
 
     def chat(
         self,
@@ -87,9 +132,11 @@ class EndpointClient:
                 choices = payload["choices"]
                 new = [choice["message"]["content"] for choice in choices]
             except (KeyError, TypeError, IndexError):
-                raise EndpointError(f"Unexpected completion shape: {str(payload)[:300]}") from None
+                logger.debug("Unexpected completion shape: %.500s", payload)
+                raise EndpointError("The endpoint answered JSON that is not a chat completion.") from None
             if not new or not all(isinstance(text, str) for text in new):
-                raise EndpointError(f"The endpoint returned no text: {str(payload)[:300]}")
+                logger.debug("No text in the completion: %.500s", payload)
+                raise EndpointError("The endpoint returned no text.")
             texts.extend(new)
             attempt += 1
         return texts[:n]

@@ -50,7 +50,9 @@ def test_the_database_allows_one_serving_version_per_project(project):
         ModelVersionFactory(project=project, status="serving")
 
 
-def test_it_registers_an_endpoint_policy(project):
+def test_it_registers_an_endpoint_policy(project, monkeypatch):
+    public = [(2, 1, 6, "", ("93.184.216.34", 8000))]
+    monkeypatch.setattr("socket.getaddrinfo", lambda *args, **kwargs: public)
     version = version_create(
         project=project, name="vllm-llama", endpoint_url="http://gpu:8000/v1", endpoint_model="llama"
     )

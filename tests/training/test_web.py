@@ -122,7 +122,8 @@ def test_promote_through_the_api_queues_generation(project, project_admin):
     assert bad.status_code == 400
 
 
-def test_register_an_endpoint_version_and_queue_generation_through_the_api(project, project_admin):
+def test_register_an_endpoint_version_and_queue_generation_through_the_api(project, project_admin, settings):
+    settings.ALIGNWEB_ENDPOINT_ALLOWED_HOSTS = ["127.0.0.1"]  # a local Ollama, let in on purpose
     client = api(project_admin)
     created = client.post(
         f"/api/projects/{project.slug}/model-versions/",

@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 
 from annotation.models import Project
 from annotation.services.errors import Conflict, ServiceError, ValidationFailed
+from training.endpoint_guard import endpoint_url_check
 from training.models import ModelKind, ModelVersion, RunKind, TrainingRun, VersionStatus
 from training.services.active_learning import score_comparisons
 from training.services.generation import generation_job_create
@@ -118,6 +119,7 @@ def version_create(
             )
         if not endpoint_model:
             raise ValidationFailed("Name the model the endpoint serves.", field="endpoint_model")
+        endpoint_url_check(endpoint_url)  # checked again at every connection (training.endpoint)
     if parent is not None and parent.project_id != project.pk:
         raise ValidationFailed("The parent belongs to another project.", field="parent")
     try:
