@@ -354,7 +354,7 @@ class Trainer:
         opt.scheduler.step()
         opt.optimizer.zero_grad(set_to_none=True)
         if self.world > 1:
-            t = torch.tensor([loss_sum])
+            t = torch.tensor([loss_sum], device=self.device)  # NCCL refuses CPU tensors
             torch.distributed.all_reduce(t)
             loss_sum = t.item() / self.world
         return _StepResult(loss_sum, stats_sum, grad_norm, opt.scheduler.get_last_lr()[0])
@@ -464,12 +464,14 @@ class Trainer:
     def _init_distributed(self) -> None:
         if self.world > 1 and not torch.distributed.is_initialized():
             backend = "nccl" if self.device.type == "cuda" else "gloo"
+            if self.device.type == "cuda":  # NCCL's collectives and barrier use the current device
+                torch.cuda.set_device(self.device)
             torch.distributed.init_process_group(backend=backend)
 
     def _any(self, flag: bool) -> bool:
         if self.world == 1:
             return flag
-        t = torch.tensor([1.0 if flag else 0.0])
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device)  # NCCL refuses CPU tensors
         torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
         return bool(t.item())
 
