@@ -22,6 +22,8 @@ def _check_deploy(**overrides):
         **overrides,
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
+    # The browser fixture sets this for the test process only; a deployment never has it.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
