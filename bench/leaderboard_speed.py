@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
         began = time.perf_counter()
         again = project_leaderboard(project=project, rounds=args.rounds)
         cached_s = time.perf_counter() - began
-        counted = len(arena_battles(project=project))
+        counted = sum(battle.count for battle in arena_battles(project=project))
     finally:
         if not args.keep:
             project.delete()

@@ -5,10 +5,11 @@ another project's run or version is a 404."""
 from collections import defaultdict
 
 from django.core.cache import cache
-from django.db.models import Count, Max, QuerySet
+from django.db.models import Count, F, FilteredRelation, Max, Q, QuerySet, Value
+from django.db.models.functions import Coalesce, Concat, NullIf
 from django.http import Http404
 
-from annotation.models import Choice, ComparisonResponse, Judgement, Project
+from annotation.models import Choice, Judgement, Project
 from training.leaderboard import Battle, Leaderboard, leaderboard
 from training.models import (
     GenerationJob,
@@ -175,23 +176,36 @@ def version_lineage(*, version: ModelVersion) -> list[ModelVersion]:
     return chain
 
 
-def arena_battles(*, project: Project) -> list[Battle]:
-    """One battle per vote on a two-response comparison whose sides come from different players
-    (a model version, or ``imported:<source>`` for imported responses)."""
-    players: dict[int, dict[int, str]] = defaultdict(dict)
-    slots = ComparisonResponse.objects.filter(comparison__project=project).values_list(
-        "comparison_id", "position", "response__model_version_name", "response__source_name"
+def _player(slot: str) -> Coalesce:
+    """The player of the response in ``slot``: its model version's name, or ``imported:<source>``
+    for an imported response."""
+    source = Coalesce(NullIf(f"{slot}__response__source_name", Value("")), Value("unknown"))
+    return Coalesce(
+        NullIf(f"{slot}__response__model_version_name", Value("")), Concat(Value("imported:"), source)
     )
-    for comparison_id, position, version_name, source in slots:
-        players[comparison_id][position] = version_name or f"imported:{source or 'unknown'}"
-    battles = []
-    votes = Judgement.objects.filter(comparison__project=project).order_by("id")
-    for comparison_id, choice in votes.values_list("comparison_id", "choice"):
-        sides = players.get(comparison_id, {})
-        if len(sides) != 2 or sides[0] == sides[1]:
-            continue
-        battles.append(Battle(sides[0], sides[1], OUTCOME[choice]))
-    return battles
+
+
+def _slot(position: int) -> FilteredRelation:
+    return FilteredRelation("comparison__slots", condition=Q(comparison__slots__position=position))
+
+
+def arena_battles(*, project: Project) -> list[Battle]:
+    """The votes on two-response comparisons whose sides come from different players, counted by
+    (player a, player b, outcome) in the database: one row per cell, however many votes."""
+    cells = (
+        Judgement.objects.filter(comparison__project=project)
+        .annotate(first=_slot(0), second=_slot(1), third=_slot(2))
+        .filter(first__isnull=False, second__isnull=False, third__isnull=True)
+        .annotate(side_a=_player("first"), side_b=_player("second"))
+        .exclude(side_a=F("side_b"))
+        .order_by()
+        .values_list("side_a", "side_b", "choice")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    for side_a, side_b, choice, n in cells:
+        counts[side_a, side_b, OUTCOME[choice]] += n  # "both bad" and "tie" are one outcome
+    return [Battle(a, b, outcome, count=n) for (a, b, outcome), n in sorted(counts.items())]
 
 
 def leaderboard_cache_key(*, project: Project, rounds: int = 200) -> str:

@@ -128,3 +128,15 @@ def test_the_cell_fit_gives_the_ratings_of_a_fit_on_every_battle():
     assert len(_cells(battles, models)[0]) <= 36 < len(battles)
     for model, rating in zip(models, per_battle, strict=True):
         assert cells[model] == pytest.approx(rating, abs=1e-3)
+
+
+def test_a_counted_battle_row_gives_the_board_of_that_many_single_battles():
+    single = simulated_battles(400)
+    counted = {}
+    for battle in single:
+        counted[battle] = counted.get(battle, 0) + 1
+    rows = [Battle(b.model_a, b.model_b, b.winner, count=n) for b, n in counted.items()]
+    assert len(rows) < len(single)
+    assert leaderboard(rows, rounds=30, seed=5).to_dict() == leaderboard(single, rounds=30, seed=5).to_dict()
+    with pytest.raises(ValueError, match="at least one battle"):
+        leaderboard([Battle("x", "y", "a", count=0)])

@@ -265,3 +265,37 @@ def test_the_leaderboard_is_fitted_once_per_set_of_votes(project, annotator, res
     judge(comparisons[3], annotator, "b")
     after = selectors.project_leaderboard(project=project, rounds=20)
     assert len(fits) == 2 and after.votes[0][1] == 4 != first.votes[0][1]
+
+
+def test_the_arena_counts_votes_by_player_pair_and_outcome_in_the_database(project, annotator, researcher):
+    from annotation.models import ComparisonResponse
+    from tests.factories import ResponseFactory
+    from training.leaderboard import Battle
+    from training.selectors import arena_battles
+
+    def versus(a_name: str, b_name: str, *, source: str = "factory"):
+        comparison = ComparisonFactory.create_pair(project=project, texts=(f"{a_name}?", f"{b_name}!"))
+        for slot, name in zip(comparison.slots.order_by("position"), (a_name, b_name), strict=True):
+            slot.response.model_version_name, slot.response.source_name = name, source
+            slot.response.save()
+        return comparison
+
+    tuned_base = versus("tuned", "base")
+    for voter, choice in ((annotator, "a"), (researcher, "a")):
+        judge(tuned_base, voter, choice)
+    judge(versus("tuned", "base"), annotator, "tie")
+    judge(versus("tuned", "base"), annotator, "both_bad")  # counted as a tie, in the same cell
+    judge(versus("base", ""), annotator, "b")  # an imported response plays as its source
+    judge(versus("", "", source=""), annotator, "a")  # one player on both sides: no battle
+    three = versus("tuned", "base")
+    ComparisonResponse.objects.create(
+        comparison=three, response=ResponseFactory(prompt=three.prompt, text="third"), position=2
+    )
+    judge(three, annotator, "a")  # a three-way comparison is not a pairwise battle
+    judge(ComparisonFactory.create_pair(project=ProjectFactory()), annotator, "a")  # another project
+
+    assert arena_battles(project=project) == [
+        Battle("base", "imported:factory", "b", count=1),
+        Battle("tuned", "base", "a", count=2),
+        Battle("tuned", "base", "tie", count=2),
+    ]
