@@ -18,7 +18,7 @@ from annotation.services.errors import ValidationFailed
 from annotation.views.refusals import refused_to
 from training import selectors
 from training.demo_configs import DEMO_CONFIGS
-from training.models import ModelKind, QueueOrder, RunKind
+from training.models import RL_RUN_KINDS, ModelKind, QueueOrder, RunKind
 from training.run_charts import charts_for_kind
 from training.services.active_learning import queue_order_set
 from training.services.closed_loop import closed_loop_start
@@ -175,6 +175,7 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "config_rows": rows,
         "metric_rows": metrics,
         "payloads": payloads,
+        "any_rl": any(run.kind in RL_RUN_KINDS for run in runs),
     }
     return render(request, "training/run_compare.html", context)
 

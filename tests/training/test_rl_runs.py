@@ -217,6 +217,18 @@ def test_pairwise_runs_keep_their_loss_and_accuracy_charts(client, project, proj
     assert 'id="chart-loss"' in page and 'id="chart-accuracy"' in page and 'id="chart-reward"' not in page
 
 
+def test_comparing_runs_adds_reward_and_kl_charts_when_an_rl_run_is_among_them(
+    client, project, project_admin, judged, scorer
+):
+    pairwise = runs.run_create(project=project, kind="reward_model", config={"model": "minilm-l6"})
+    rl = runs.run_create(project=project, kind="rloo", config=CONFIG)
+    client.force_login(project_admin)
+    url = reverse("training-run-compare", args=[project.slug])
+    assert 'id="chart-reward"' not in client.get(f"{url}?run={pairwise.pk}").content.decode()
+    page = client.get(f"{url}?run={pairwise.pk}&run={rl.pk}").content.decode()
+    assert 'id="chart-reward"' in page and 'id="chart-kl"' in page
+
+
 # --- The real ML core on tiny models ---------------------------------------------------------------
 
 
