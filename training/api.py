@@ -60,7 +60,10 @@ class RunListApi(APIView):
         request=RunRequestSerializer,
         responses={202: RunSerializer, **REFUSED},
         summary="Start a training run (admins)",
-        description="409 when a run of this kind is already active (unless `force`).",
+        description="409 when a run of this kind is already active (unless `force`). The online RL "
+        "kinds (rloo, ppo, soft_q: experimental) tune a policy against the project's active scorer on "
+        "the prompts of the snapshot's training half; 400 when the project has no active scorer or the "
+        "config names a `reward_model`.",
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=TRAIN)

@@ -12,4 +12,12 @@ DEMO_CONFIGS = {
             "eval_every": 5, "checkpoint_every": 5, "max_length": 256},
     "contrastive": {"model": "minilm-l6", "max_steps": 60, "batch_size": 8, "objective": "info_nce",
                     "eval_every": 10, "checkpoint_every": 10, "max_length": 256},
+    # Online RL against the active scorer (the server fills in reward_model): 2 prompts x k samples
+    # per rollout, short replies, a LoRA on the bundled policy.
+    "rloo": {"model": "smollm2-135m", "max_steps": 10, "batch_size": 2, "k": 4, "max_new_tokens": 48,
+             "checkpoint_every": 5, "max_length": 256},
+    "ppo": {"model": "smollm2-135m", "max_steps": 12, "batch_size": 2, "k": 2, "ppo_epochs": 2,
+            "max_new_tokens": 48, "checkpoint_every": 4, "max_length": 256},
+    "soft_q": {"model": "smollm2-135m", "max_steps": 10, "batch_size": 2, "k": 2, "max_new_tokens": 48,
+               "checkpoint_every": 5, "max_length": 256},
 }  # fmt: skip

@@ -83,6 +83,13 @@ class RunKind(models.TextChoices):
     REWARD_MODEL = "reward_model", "Reward model"
     DPO = "dpo", "DPO"
     CONTRASTIVE = "contrastive", "Contrastive"
+    # Online RL of a policy against the project's active scorer (training.ml.rl).
+    RLOO = "rloo", "RLOO (online RL)"
+    PPO = "ppo", "PPO (online RL)"
+    SOFT_Q = "soft_q", "Soft Q-learning (online RL, experimental)"
+
+
+RL_RUN_KINDS = (RunKind.RLOO, RunKind.PPO, RunKind.SOFT_Q)  # as training.ml.config.RL_KINDS
 
 
 class RunState(models.TextChoices):

@@ -82,7 +82,9 @@ class RunRequestSerializer(RequestSerializer):
         required=False,
         default=dict,
         error_messages={"not_a_dict": "The config must be a JSON object."},
-        help_text='The ML core\'s config for that kind, e.g. {"model": "minilm-l6", "max_steps": 50}.',
+        help_text='The ML core\'s config for that kind, e.g. {"model": "minilm-l6", "max_steps": 50}. '
+        "For rloo, ppo and soft_q the server sets reward_model to the project's active scorer; "
+        "a config that names one is refused.",
     )
     filters = serializers.DictField(
         required=False,

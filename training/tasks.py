@@ -33,14 +33,14 @@ HARD_LIMIT = getattr(settings, "ALIGNWEB_TRAINING_TIME_LIMIT", SOFT_LIMIT + 600)
 
 @shared_task(acks_late=True, soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
 def train_run(run_id: int) -> str:
-    """Claim run ``run_id`` and train it with ``training.ml.api.run_training``."""
+    """Claim run ``run_id`` and train it with ``training.ml.api.run_training`` (or ``run_rl``)."""
     from training.services import execution, runs
 
     worker_id = new_worker_id()
     if runs.run_claim(run_id=run_id, worker_id=worker_id) is None:
         return "not claimed"
     try:
-        from training.ml.api import run_training
+        from training.ml.api import run_rl, run_training
         from training.ml.data import PreferenceExample
     except Exception as error:
         runs.run_fail(
@@ -52,6 +52,7 @@ def train_run(run_id: int) -> str:
         worker_id=worker_id,
         train_fn=run_training,
         make_example=PreferenceExample,
+        rl_fn=run_rl,
         time_limit_error=SoftTimeLimitExceeded,
     )
     return run.state if run else "lost"
@@ -133,8 +134,9 @@ def score_comparisons(project_id: int) -> int:
     order = loop_settings_for(project=project).queue_order
     if scorer_version is not None and order in (QueueOrder.UNCERTAINTY, QueueOrder.INFORMATIVE):
         from training.ml.serving import RewardScorer
+        from training.services.registry import version_weights
 
-        scorer = RewardScorer.load(scorer_version.checkpoint_path or scorer_version.base_model)
+        scorer = RewardScorer.load(version_weights(scorer_version))
     return comparisons_prioritise(project=project, order=order, scorer=scorer)
 
 

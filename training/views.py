@@ -18,10 +18,12 @@ from annotation.services.errors import ValidationFailed
 from annotation.views.refusals import refused_to
 from training import selectors
 from training.demo_configs import DEMO_CONFIGS
-from training.models import QueueOrder, RunKind
+from training.models import RL_RUN_KINDS, ModelKind, QueueOrder, RunKind
+from training.run_charts import charts_for_kind
 from training.services.active_learning import queue_order_set
 from training.services.closed_loop import closed_loop_start
-from training.services.registry import version_create, version_promote
+from training.services.configs import run_config_fields
+from training.services.registry import RUN_KIND_TO_MODEL_KIND, version_create, version_promote
 from training.services.runs import run_cancel, run_create
 
 
@@ -44,6 +46,10 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "jobs": list(selectors.generation_jobs_for_project(project=project)[:20]),
         "loop": selectors.loop_settings_for(project=project),
         "kinds": RunKind.choices,
+        "kind_fields": [
+            {"kind": value, "label": label, **run_config_fields(kind=value)}
+            for value, label in RunKind.choices
+        ],
         "queue_orders": QueueOrder.choices,
         "default_configs": DEMO_CONFIGS,
         "default_config": json.dumps(DEMO_CONFIGS[RunKind.REWARD_MODEL], indent=2),
@@ -110,6 +116,8 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "is_admin": role == Role.ADMIN,
         "initial": selectors.run_payload(run=run, with_series=True),
         "config_json": json.dumps(run.config, indent=2),
+        "charts": charts_for_kind(run.kind),
+        "produces_policy": RUN_KIND_TO_MODEL_KIND.get(run.kind) == ModelKind.POLICY,
     }
     return render(request, "training/run_detail.html", context)
 
@@ -167,6 +175,7 @@ def run_compare(request: HttpRequest, slug: str) -> HttpResponse:
         "config_rows": rows,
         "metric_rows": metrics,
         "payloads": payloads,
+        "any_rl": any(run.kind in RL_RUN_KINDS for run in runs),
     }
     return render(request, "training/run_compare.html", context)
 

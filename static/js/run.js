@@ -1,5 +1,5 @@
 // The run page: polls the run's API while it is queued or running and redraws progress, ETA,
-// the loss and accuracy curves and the log tail.
+// the metric curves of the run's kind and the log tail.
 (function () {
   "use strict";
   const root = document.getElementById("run");
@@ -8,6 +8,8 @@
   const ACTIVE = ["queued", "running"];
   const POLL_MS = 2000;
   const field = (name) => root.querySelector('[data-field="' + name + '"]');
+  // Which metrics each chart draws, by the run's kind (training/run_charts.py).
+  const charts = JSON.parse(document.getElementById("run-charts").textContent);
 
   function eta(seconds) {
     if (typeof seconds !== "number" || !isFinite(seconds) || seconds <= 0) return "";
@@ -42,14 +44,13 @@
     }
     const s = run.series || {};
     const { draw, points } = window.runCharts;
-    draw(document.getElementById("chart-loss"), [
-      { name: "train", points: points(s.train, "loss") },
-      { name: "eval", points: points(s.eval, "loss"), dashed: true },
-    ]);
-    draw(document.getElementById("chart-accuracy"), [
-      { name: "train", points: points(s.train, "accuracy") },
-      { name: "eval", points: points(s.eval, "accuracy"), dashed: true },
-    ], { percent: true });
+    for (const chart of charts) {
+      const svg = document.getElementById("chart-" + chart.id);
+      if (!svg) continue;
+      draw(svg, chart.lines.map((line) => (
+        { name: line.name, points: points(s[line.phase], line.key), dashed: line.dashed }
+      )), { percent: !!chart.percent });
+    }
 
     const cancel = document.querySelector("#cancel-form button");
     if (cancel) {

@@ -1,4 +1,5 @@
-// The run comparison page: one line per run on the loss and accuracy charts.
+// The run comparison page: one line per run on the loss and accuracy charts (and, with RL runs
+// among them, the rollout reward and KL).
 (function () {
   "use strict";
   const data = document.getElementById("compare-runs");
@@ -11,4 +12,8 @@
     runs.map((r) => ({ name: r.name, points: points(r.series.eval, "accuracy") })),
     { percent: true },
   );
+  for (const key of ["reward", "kl"]) {
+    const svg = document.getElementById("chart-" + key);
+    if (svg) draw(svg, runs.map((r) => ({ name: r.name, points: points(r.series.train, key) })));
+  }
 })();

@@ -48,3 +48,28 @@ def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, proje
     page.reload()
     expect(page.locator("[data-field=state]")).to_have_text("Cancelled")
     expect(page.locator("#cancel-form")).to_have_count(0)
+
+
+def test_the_run_page_draws_an_rl_runs_curves_live(live_server, page, project, annotator, project_admin):
+    from tests.training.helpers import ModelVersionFactory
+
+    judged_pairs(project, annotator, 3)
+    ModelVersionFactory(project=project, kind="reward", checkpoint_path="/srv/rm", status="active_scorer")
+    run = runs.run_create(project=project, kind="ppo", config={"model": "smollm2-135m"})
+    runs.run_claim(run_id=run.pk, worker_id="w")
+
+    page.goto(f"{live_server.url}/accounts/login/?next=/training/{project.slug}/runs/{run.pk}/")
+    page.fill("input[name=username]", project_admin.username)
+    page.fill("input[name=password]", "correct horse battery staple")
+    page.click("button[type=submit]")
+    expect(page.locator("#chart-reward")).to_contain_text("No points yet")
+    for step in range(1, 4):
+        metrics = {"reward": 0.1 * step, "reward_std": 0.5, "kl": 0.01 * step, "kl_coef": 0.05,
+                   "clip_fraction": 0.1, "approx_kl": 0.001}  # fmt: skip
+        event = {"event": "step", "step": step, "total_steps": 10, "loss": 1 / step, "metrics": metrics}
+        runs.run_record_event(run_id=run.pk, worker_id="w", event=event)
+    expect(page.locator("[data-field=step]")).to_have_text("3", timeout=10_000)
+    expect(page.locator("#chart-reward path")).to_have_count(2)  # reward and reward_std
+    expect(page.locator("#chart-kl path")).to_have_count(2)
+    expect(page.locator("#chart-ppo-clipping path")).to_have_count(2)
+    expect(page.locator("#chart-length")).to_contain_text("No points yet")

@@ -48,7 +48,7 @@ def test_it_refuses_an_unknown_config_key(project, judged):
 
 def test_it_refuses_an_unknown_kind(project, judged):
     with pytest.raises(ValidationFailed, match="Unknown run kind"):
-        runs.run_create(project=project, kind="ppo", config={})
+        runs.run_create(project=project, kind="sft", config={})
 
 
 def test_it_refuses_a_run_without_votes(project):

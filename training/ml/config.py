@@ -88,6 +88,24 @@ class TrainingConfig:
     def help(cls) -> dict[str, str]:
         return {f.name: f.metadata.get("help", "") for f in dataclasses.fields(cls)}
 
+    @classmethod
+    def field_docs(cls) -> list[dict[str, Any]]:
+        """Each field's name, type (as config errors word it), default and help, in order.
+
+        >>> RLOOConfig.field_docs()[-1]["name"], RLOOConfig.field_docs()[-1]["type"]
+        ('advantage', "choice among 'rloo', 'grpo'")
+        """
+        hints = typing.get_type_hints(cls)
+        return [
+            {
+                "name": f.name,
+                "type": _describe(hints[f.name]),
+                "default": f.default,
+                "help": f.metadata.get("help", ""),
+            }
+            for f in dataclasses.fields(cls)
+        ]
+
     def validate(self) -> None:
         _check_types(self)
         positive = ["max_length", "batch_size", "grad_accum"]

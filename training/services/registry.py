@@ -17,7 +17,29 @@ RUN_KIND_TO_MODEL_KIND = {
     RunKind.DPO: ModelKind.POLICY,
     # Contrastive objectives train a scorer of responses (similarity / sequence likelihood).
     RunKind.CONTRASTIVE: ModelKind.REWARD,
+    # Online RL tunes the policy against a reward model.
+    RunKind.RLOO: ModelKind.POLICY,
+    RunKind.PPO: ModelKind.POLICY,
+    RunKind.SOFT_Q: ModelKind.POLICY,
 }
+
+
+def version_weights(version: ModelVersion) -> str:
+    """What loads a version's weights: its checkpoint, or the base model it was registered as."""
+    return version.checkpoint_path or version.base_model
+
+
+def active_scorer_weights(*, project: Project) -> str:
+    """The weights of the project's active scorer, the reward an online RL run optimises.
+    ValidationFailed when the project has none (or it has nothing to load)."""
+    scorer = ModelVersion.objects.filter(project=project, status=VersionStatus.ACTIVE_SCORER).first()
+    if scorer is None or not version_weights(scorer):
+        raise ValidationFailed(
+            "Online RL trains against the project's active scorer, and this project has none: "
+            "train a reward model and promote it to active scorer first.",
+            field="kind",
+        )
+    return version_weights(scorer)
 
 
 def run_lineage(run: TrainingRun) -> dict:

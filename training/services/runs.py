@@ -19,9 +19,19 @@ from alignweb.jobs import DEFAULT_MAX_ATTEMPTS, Lifecycle
 from alignweb.named_tasks import named_task
 from annotation.models import Project
 from annotation.services.errors import Conflict, ValidationFailed
-from training.models import ACTIVE_RUN_STATES, ModelVersion, RunKind, RunMetric, RunState, TrainingRun
+from training.models import (
+    ACTIVE_RUN_STATES,
+    RL_RUN_KINDS,
+    ModelKind,
+    ModelVersion,
+    RunMetric,
+    RunState,
+    TrainingRun,
+)
 from training.services.configs import run_config_validate
 from training.services.registry import (
+    RUN_KIND_TO_MODEL_KIND,
+    active_scorer_weights,
     version_for_base_model,
     version_promote_for_run,
     version_register_from_run,
@@ -62,9 +72,15 @@ def run_create(
     ``promote_when_done``, the version a successful run registers is promoted at once (see
     ``run_finish``).
 
-    Raises ValidationFailed (bad kind, config or filters; nothing to train on) and Conflict (an
-    active run of this kind exists in the project and ``force`` is not set).
+    An online RL run (rloo, ppo, soft_q) optimises the project's active scorer: the server fills
+    ``config["reward_model"]`` with its weights and refuses one given by the caller.
+
+    Raises ValidationFailed (bad kind, config or filters; nothing to train on; an RL run without
+    an active scorer, or naming its own reward model) and Conflict (an active run of this kind
+    exists in the project and ``force`` is not set).
     """
+    if kind in RL_RUN_KINDS and isinstance(config, dict):
+        config = {**config, "reward_model": _rl_reward_model(project=project, config=config)}
     normalised = run_config_validate(kind=kind, config=config)
     if base_version is not None and base_version.project_id != project.pk:
         raise ValidationFailed("The base version belongs to another project.", field="base_version")
@@ -81,7 +97,7 @@ def run_create(
                 field="kind",
             )
     snapshot = snapshot_create(project=project, filters=filters)
-    if base_version is None and kind == RunKind.DPO:
+    if base_version is None and RUN_KIND_TO_MODEL_KIND.get(kind) == ModelKind.POLICY:
         # Give the tuned policy a parent, so serving it compares tuned against base responses.
         base_version = version_for_base_model(project=project, base_model=str(normalised.get("model", "")))
     try:
@@ -105,6 +121,17 @@ def run_create(
     run.save(update_fields=["output_dir"])
     _enqueue(run.pk)
     return run
+
+
+def _rl_reward_model(*, project: Project, config: dict) -> str:
+    """The reward an RL run optimises: always the project's active scorer, chosen here, so a run
+    can neither read a path of the caller's choosing nor train against an unvetted model."""
+    if config.get("reward_model"):
+        raise ValidationFailed(
+            "reward_model is chosen by the server (the project's active scorer); leave it out of the config.",
+            field="config",
+        )
+    return active_scorer_weights(project=project)
 
 
 def run_claim(*, run_id: int, worker_id: str) -> TrainingRun | None:

@@ -192,3 +192,22 @@ def _eval_comparisons(comparison_ids: list[int], fraction: float, seed: str) -> 
         return set()
     ranked = sorted(comparison_ids, key=lambda c: hashlib.sha256(f"{seed}:{c}".encode()).hexdigest())
     return set(ranked[: max(1, round(len(ranked) * fraction))])
+
+
+def snapshot_prompts(*, snapshot: DataSnapshot) -> list:
+    """The distinct prompts an online RL run trains on: those of the snapshot's training half
+    (``snapshot_examples``' split), first seen first. Held-back prompts never reach a snapshot,
+    and a prompt that also has a comparison in the evaluation half is left out, so whatever
+    evaluates the policy later sees prompts it was not optimised on."""
+    train, evaluation = snapshot_examples(snapshot=snapshot)
+    held_out = {_prompt_key(row["prompt"]) for row in evaluation}
+    prompts: dict[str, object] = {}
+    for row in train:
+        key = _prompt_key(row["prompt"])
+        if key not in held_out:
+            prompts.setdefault(key, row["prompt"])
+    return list(prompts.values())
+
+
+def _prompt_key(prompt) -> str:
+    return json.dumps(prompt, sort_keys=True, separators=(",", ":"))
