@@ -40,7 +40,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "is_admin": role == Role.ADMIN,
         "runs": runs,
-        "versions": list(selectors.versions_for_project(project=project)[:100]),
+        "versions": list(selectors.versions_with_evaluations(project=project)[:100]),
         "jobs": list(selectors.generation_jobs_for_project(project=project)[:20]),
         "loop": selectors.loop_settings_for(project=project),
         "kinds": RunKind.choices,
@@ -110,6 +110,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "is_admin": role == Role.ADMIN,
         "initial": selectors.run_payload(run=run, with_series=True),
         "config_json": json.dumps(run.config, indent=2),
+        "evaluations": list(selectors.evaluations_of_versions(versions=run.versions.all())),
     }
     return render(request, "training/run_detail.html", context)
 

@@ -157,15 +157,18 @@ def evaluate_policy(
     opponent: str | Path,
     judge: str | Path,
     prompts: Sequence[Prompt],
-    settings: EvalSettings | None = None,
+    settings: EvalSettings | dict[str, Any] | None = None,
     reference: str | Path | None = None,
     device: str = "auto",
 ) -> VersionEvalResult:
     """Win rate of ``policy`` against ``opponent`` on ``prompts`` as ``judge`` (a reward-model
     checkpoint) sees it, with its bootstrap 95% interval, the policy's KL to ``reference`` (default:
-    the opponent) and both mean response lengths. Models are a checkpoint directory, a model
+    the opponent) and both mean response lengths. ``settings`` may be a dict of ``EvalSettings``
+    fields (as stored with the evaluation). Models are a checkpoint directory, a model
     directory or a short name; each is loaded once, and let go before the next. The caller's random
     state is left as it was (loading a model draws from it too)."""
+    if isinstance(settings, dict):
+        settings = EvalSettings.from_dict(settings)
     settings = settings or EvalSettings()
     prompts = list(prompts)
     if not prompts:
