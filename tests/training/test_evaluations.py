@@ -200,6 +200,32 @@ def test_the_task_scores_a_version_against_its_base_with_the_judge(
     assert evaluate_version(evaluation.pk) == "not claimed"  # a second delivery does nothing
 
 
+def test_a_dpo_checkpoint_is_scored_against_its_base_model(
+    project, held_back, tiny_llama, judge_checkpoint, tmp_path, monkeypatch, sent
+):
+    from tests.ml.conftest import toy_pairs
+    from training.ml.api import run_training
+
+    config = {
+        "model": str(tiny_llama),
+        "max_steps": 3,
+        "batch_size": 2,
+        "lr": 5e-3,
+        "max_length": 64,
+        "device": "cpu",
+    }
+    tuned_dir = run_training("dpo", config, toy_pairs(6), output_dir=tmp_path / "dpo").checkpoint_dir
+    evaluation, _ = queued_self_evaluation(project, tiny_llama, judge_checkpoint, monkeypatch)
+    ModelVersion.objects.filter(pk=evaluation.version_id).update(checkpoint_path=str(tuned_dir))
+    assert evaluate_version(evaluation.pk) == "succeeded", VersionEvaluation.objects.get(
+        pk=evaluation.pk
+    ).error
+    evaluation.refresh_from_db()
+    assert evaluation.ci_low <= evaluation.win_rate <= evaluation.ci_high and evaluation.n_prompts == 3
+    assert evaluation.wins + evaluation.ties + evaluation.losses == 3
+    assert evaluation.mean_kl != 0.0  # trained weights drift from the base
+
+
 def test_a_failing_evaluation_stores_the_error_the_user_may_see(
     project, held_back, tiny_llama, tmp_path, judge_checkpoint, monkeypatch, sent
 ):
@@ -226,6 +252,14 @@ def test_a_silent_evaluation_is_queued_again_and_sent_after_commit(
         assert evaluations.evaluations_reap_stale() == [evaluation.pk]
     evaluation.refresh_from_db()
     assert (evaluation.state, evaluation.worker_id) == ("queued", "") and sent == [evaluation.pk]
+
+
+def test_the_evaluation_reaper_runs_on_the_beat_schedule_of_the_default_queue():
+    from django.conf import settings
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reap-stale-evaluations"]
+    assert entry["task"] == "training.tasks.reap_stale_evaluations"
+    assert entry["options"]["queue"] == "default"
 
 
 # --- Shown: API and pages --------------------------------------------------------------------------
