@@ -1,5 +1,6 @@
 """The life of a background job that a worker leases: training runs (``training.services.runs``),
-generation jobs (``training.services.generation``) and exports (``annotation.services.export_jobs``).
+generation jobs (``training.services.generation``), evaluations of policy versions
+(``training.services.evaluations``) and exports (``annotation.services.export_jobs``).
 
 A job moves ``queued -> running -> succeeded | failed``. A claim takes a queued job for one worker
 (its ``worker_id``, fresh per claim) and counts the attempt; while running, the worker proves it is

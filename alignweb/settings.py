@@ -229,9 +229,10 @@ CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {"training.tasks.*": {"queue": "training"}}
 CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", False)
 
-# Training runs, generation jobs and exports: one whose worker has not beaten for this long is
-# re-queued by a reaper (beat schedule below; run `celery -A alignweb beat` or a worker with -B);
-# a run resumes from its last checkpoint, a job after its last batch, an export starts afresh.
+# Training runs, generation jobs, evaluations and exports: one whose worker has not beaten for this
+# long is re-queued by a reaper (beat schedule below; run `celery -A alignweb beat` or a worker with
+# -B); a run resumes from its last checkpoint, a job after its last batch, an evaluation and an
+# export start afresh.
 # Time limits apply to training, generation and scoring tasks, and to exports.
 ALIGNWEB_RUN_STALE_SECONDS = _int("ALIGNWEB_RUN_STALE_SECONDS", 120, minimum=2)
 ALIGNWEB_REAPER_INTERVAL_SECONDS = _int("ALIGNWEB_REAPER_INTERVAL_SECONDS", 60, minimum=1)
@@ -255,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     "reap-stale-generation-jobs": {
         "task": "training.tasks.reap_stale_generation_jobs",
+        "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
+        "options": {"queue": "default"},
+    },
+    "reap-stale-evaluations": {
+        "task": "training.tasks.reap_stale_evaluations",
         "schedule": float(ALIGNWEB_REAPER_INTERVAL_SECONDS),
         "options": {"queue": "default"},
     },

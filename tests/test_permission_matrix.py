@@ -61,6 +61,7 @@ API_ROUTES = [
     "api-run-cancel",
     "api-versions",
     "api-version",
+    "api-version-evaluations",
     "api-version-promote",
     "api-generations",
     "api-loop-settings",

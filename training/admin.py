@@ -52,3 +52,11 @@ class GenerationJobAdmin(admin.ModelAdmin):
 @admin.register(models.LoopSettings)
 class LoopSettingsAdmin(admin.ModelAdmin):
     list_display = ["project", "queue_order", "responses_per_prompt"]
+
+
+@admin.register(models.VersionEvaluation)
+class VersionEvaluationAdmin(admin.ModelAdmin):
+    list_display = ["id", "version", "opponent", "opponent_role", "judge_label", "state", "win_rate"]
+    list_filter = ["state", "opponent_role", "project"]
+    raw_id_fields = ["version", "opponent", "reference", "judge"]
+    readonly_fields = ["heartbeat_at", "worker_id", "attempts", "error"]

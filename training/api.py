@@ -1,7 +1,8 @@
 """The closed loop over the REST API (routed under ``/api/`` by ``alignweb/urls.py``).
 
-Researchers and admins read runs, versions, generation jobs and the leaderboard; admins start
-and cancel runs, register and promote versions, queue generation and set the queue order.
+Researchers and admins read runs, versions (with their automatic evaluations), generation jobs and
+the leaderboard; admins start and cancel runs, register and promote versions, queue generation and
+set the queue order.
 """
 
 from django.urls import path
@@ -27,6 +28,7 @@ from training.serializers import (
     RunRequestSerializer,
     RunSerializer,
     VersionDetailSerializer,
+    VersionEvaluationSerializer,
     VersionRequestSerializer,
     VersionSerializer,
 )
@@ -146,7 +148,28 @@ class VersionDetailApi(APIView):
         version = selectors.version_for_project(project=project, version_id=version_id)
         payload = selectors.version_payload(version=version)
         payload["ancestors"] = [v.name for v in selectors.version_lineage(version=version)[1:]]
+        payload["evaluations"] = _evaluations(version)
         return Response(payload)
+
+
+def _evaluations(version) -> list[dict]:
+    rows = selectors.evaluations_of_versions(versions=[version])
+    return [selectors.evaluation_payload(evaluation=e) for e in rows]
+
+
+class VersionEvaluationListApi(APIView):
+    @extend_schema(
+        responses=VersionEvaluationSerializer(many=True),
+        summary="A policy version's automatic evaluations",
+        description="Queued when a policy run succeeds: the tuned version against its base and against "
+        "the version that served before it, on the held-back prompts, judged by the project's active "
+        "scorer (named in `judge`). Skipped, with the reason in `error`, without a scorer or prompts.",
+        operation_id="projects_model_versions_evaluations_list",
+    )
+    def get(self, request: Request, slug: str, version_id: int) -> Response:
+        project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_DATA)
+        version = selectors.version_for_project(project=project, version_id=version_id)
+        return Response(_evaluations(version))
 
 
 class VersionPromoteApi(APIView):
@@ -238,6 +261,11 @@ urlpatterns = [
         "projects/<slug:slug>/model-versions/<int:version_id>/",
         VersionDetailApi.as_view(),
         name="api-version",
+    ),
+    path(
+        "projects/<slug:slug>/model-versions/<int:version_id>/evaluations/",
+        VersionEvaluationListApi.as_view(),
+        name="api-version-evaluations",
     ),
     path(
         "projects/<slug:slug>/model-versions/<int:version_id>/promote/",

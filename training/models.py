@@ -268,3 +268,65 @@ class GeneratedResponse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_version.name}: response {self.response_id}"
+
+
+class EvaluationState(models.TextChoices):
+    # The lifecycle's four states (alignweb.jobs.JobState), and one only an evaluation has.
+    QUEUED = JobState.QUEUED.value, JobState.QUEUED.label
+    RUNNING = JobState.RUNNING.value, JobState.RUNNING.label
+    SUCCEEDED = JobState.SUCCEEDED.value, JobState.SUCCEEDED.label
+    FAILED = JobState.FAILED.value, JobState.FAILED.label
+    SKIPPED = "skipped", "Skipped"
+
+
+class EvaluationOpponent(models.TextChoices):
+    BASE = "base", "Base (the version it was trained from)"
+    PREVIOUS_SERVING = "previous_serving", "Previous serving version"
+
+
+class VersionEvaluation(LeasedJob):
+    """A policy version scored against an opponent on the project's held-back prompts by a reward
+    model (the judge): win rate with its bootstrap 95% interval, the per-token KL to the base and
+    both mean response lengths (``training.ml.version_eval``). Queued when a policy run succeeds
+    (``training.services.evaluations``); a leased job like runs and generation jobs. Skipped, with
+    the reason in ``error``, when there is nothing to judge with or against."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="evaluations")
+    version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="evaluations")
+    opponent = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="+")
+    opponent_role = models.CharField(max_length=20, choices=EvaluationOpponent.choices)
+    reference = models.ForeignKey(
+        ModelVersion,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="The version the KL is measured to (the base).",
+    )
+    judge = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    judge_label = models.CharField(
+        max_length=200, blank=True, help_text="Which judge produced the scores (the reward model's name)."
+    )
+    state = models.CharField(max_length=10, choices=EvaluationState.choices, default=EvaluationState.QUEUED)
+    settings = models.JSONField(default=dict, blank=True, help_text="Generation settings and seed.")
+    n_prompts = models.PositiveIntegerField(default=0)
+    win_rate = models.FloatField(null=True, blank=True, help_text="Ties count half.")
+    ci_low = models.FloatField(null=True, blank=True, help_text="Bootstrap 95% interval of the win rate.")
+    ci_high = models.FloatField(null=True, blank=True)
+    wins = models.PositiveIntegerField(null=True, blank=True)
+    ties = models.PositiveIntegerField(null=True, blank=True)
+    losses = models.PositiveIntegerField(null=True, blank=True)
+    mean_kl = models.FloatField(null=True, blank=True, help_text="KL(tuned || base) per generated token.")
+    mean_length_tuned = models.FloatField(null=True, blank=True, help_text="Generated tokens per response.")
+    mean_length_opponent = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "opponent"], name="one_evaluation_per_opponent")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} vs {self.opponent} ({self.get_opponent_role_display()})"

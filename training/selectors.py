@@ -5,11 +5,11 @@ another project's run or version is a 404."""
 from collections import defaultdict
 
 from django.core.cache import cache
-from django.db.models import Count, F, FilteredRelation, Max, Q, QuerySet, Value
+from django.db.models import Count, F, FilteredRelation, Max, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Concat, NullIf
 from django.http import Http404
 
-from annotation.models import Choice, Judgement, Project
+from annotation.models import Choice, Judgement, Project, Prompt
 from training.leaderboard import Battle, Leaderboard, leaderboard
 from training.models import (
     GenerationJob,
@@ -19,6 +19,7 @@ from training.models import (
     RunMetric,
     RunState,
     TrainingRun,
+    VersionEvaluation,
 )
 
 OUTCOME = {Choice.A: "a", Choice.B: "b", Choice.TIE: "tie", Choice.BOTH_BAD: "tie"}
@@ -63,6 +64,57 @@ def generation_jobs_for_project(*, project: Project) -> QuerySet[GenerationJob]:
         .select_related("model_version", "opponent")
         .order_by("-id")
     )
+
+
+def held_back_prompts(*, project: Project) -> QuerySet[Prompt]:
+    """The prompts kept out of training so tuned models can be judged on them, oldest first."""
+    return Prompt.objects.filter(project=project, held_back=True).order_by("id")
+
+
+def evaluations_of_versions(*, versions) -> QuerySet[VersionEvaluation]:
+    """The automatic evaluations of ``versions`` (a list or a queryset), against the base first."""
+    return (
+        VersionEvaluation.objects.filter(version__in=versions)
+        .select_related("version", "opponent", "reference")
+        .order_by("version_id", "opponent_role", "id")
+    )
+
+
+def versions_with_evaluations(*, project: Project) -> QuerySet[ModelVersion]:
+    """The project's versions (as ``versions_for_project``), each with ``evaluation_rows``: its
+    automatic evaluations, against the base first."""
+    rows = VersionEvaluation.objects.select_related("version", "opponent", "reference").order_by(
+        "opponent_role", "id"
+    )
+    return versions_for_project(project=project).prefetch_related(
+        Prefetch("evaluations", queryset=rows, to_attr="evaluation_rows")
+    )
+
+
+def evaluation_payload(*, evaluation: VersionEvaluation) -> dict:
+    return {
+        "id": evaluation.pk,
+        "version": {"id": evaluation.version_id, "name": evaluation.version.name},
+        "opponent": {"id": evaluation.opponent_id, "name": evaluation.opponent.name},
+        "opponent_role": evaluation.opponent_role,
+        "reference": evaluation.reference.name if evaluation.reference_id else None,
+        "judge": evaluation.judge_label,
+        "state": evaluation.state,
+        "n_prompts": evaluation.n_prompts,
+        "win_rate": evaluation.win_rate,
+        "ci_low": evaluation.ci_low,
+        "ci_high": evaluation.ci_high,
+        "wins": evaluation.wins,
+        "ties": evaluation.ties,
+        "losses": evaluation.losses,
+        "mean_kl": evaluation.mean_kl,
+        "mean_length_tuned": evaluation.mean_length_tuned,
+        "mean_length_opponent": evaluation.mean_length_opponent,
+        "settings": evaluation.settings,
+        "error": evaluation.error,
+        "created_at": evaluation.created_at,
+        "finished_at": evaluation.finished_at,
+    }
 
 
 def loop_settings_for(*, project: Project) -> LoopSettings:

@@ -12,6 +12,8 @@ from alignweb.jobs import JobState
 from annotation.api.errors import RequestSerializer
 from training import selectors
 from training.models import (
+    EvaluationOpponent,
+    EvaluationState,
     ModelKind,
     QueueOrder,
     RunKind,
@@ -224,8 +226,41 @@ class VersionSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
+class VersionEvaluationSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    version = NamedVersionSerializer(help_text="The tuned policy.")
+    opponent = NamedVersionSerializer(help_text="Its base, or the version that served before it.")
+    opponent_role = serializers.ChoiceField(choices=EvaluationOpponent.choices)
+    reference = serializers.CharField(allow_null=True, help_text="The version the KL is measured to.")
+    judge = serializers.CharField(
+        allow_blank=True, help_text="The reward model that judged (its name when the evaluation was queued)."
+    )
+    state = serializers.ChoiceField(choices=EvaluationState.choices)
+    n_prompts = serializers.IntegerField(help_text="Held-back prompts evaluated on.")
+    win_rate = serializers.FloatField(
+        allow_null=True, help_text="Share of prompts the tuned reply wins in the judge's eyes, ties half."
+    )
+    ci_low = serializers.FloatField(allow_null=True, help_text="Bootstrap 95% interval of the win rate.")
+    ci_high = serializers.FloatField(allow_null=True)
+    wins = serializers.IntegerField(allow_null=True)
+    ties = serializers.IntegerField(allow_null=True)
+    losses = serializers.IntegerField(allow_null=True)
+    mean_kl = serializers.FloatField(
+        allow_null=True, help_text="KL(tuned || reference) per generated token, on the tuned replies."
+    )
+    mean_length_tuned = serializers.FloatField(allow_null=True, help_text="Generated tokens per reply.")
+    mean_length_opponent = serializers.FloatField(allow_null=True)
+    settings = serializers.DictField(help_text="max_new_tokens, temperature, top_p, seed.")
+    error = serializers.CharField(allow_blank=True, help_text="Why it failed or was skipped.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class VersionDetailSerializer(VersionSerializer):
     ancestors = serializers.ListField(child=serializers.CharField(), help_text="Parent first.")
+    evaluations = VersionEvaluationSerializer(
+        many=True, help_text="Automatic evaluations against its base and the version that served before."
+    )
 
 
 class GenerationJobSerializer(serializers.Serializer):

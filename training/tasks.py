@@ -11,8 +11,10 @@ callback and a heartbeat thread. ``reap_stale_runs`` runs on the beat schedule
 re-queues runs whose heartbeat is older than ``ALIGNWEB_RUN_STALE_SECONDS``, and the next claim
 resumes from the newest checkpoint. Attempts are counted in the database (``max_attempts``).
 Generation jobs beat from a heartbeat thread too; ``reap_stale_generation_jobs`` queues a silent
-one again, and its next claim resumes after the last committed batch. Both follow the leased-job
-lifecycle of ``alignweb.jobs``, as exports do.
+one again, and its next claim resumes after the last committed batch. Evaluations of a new policy
+version (``evaluate_version``) beat from a heartbeat thread as well and start over when reaped
+(``reap_stale_evaluations``). All follow the leased-job lifecycle of ``alignweb.jobs``, as exports
+do.
 """
 
 import logging
@@ -140,6 +142,29 @@ def score_comparisons(project_id: int) -> int:
     return comparisons_prioritise(project=project, order=order, scorer=scorer)
 
 
+@shared_task(acks_late=True, soft_time_limit=SOFT_LIMIT, time_limit=HARD_LIMIT)
+def evaluate_version(evaluation_id: int) -> str:
+    """Claim evaluation ``evaluation_id`` and score its policy with ``training.ml.version_eval``."""
+    from training.services import evaluations
+
+    worker_id = new_worker_id()
+    if evaluations.evaluation_claim(evaluation_id=evaluation_id, worker_id=worker_id) is None:
+        return "not claimed"
+    try:
+        from training.ml.version_eval import evaluate_policy
+    except Exception as error:
+        evaluations.evaluation_fail(
+            evaluation_id=evaluation_id,
+            worker_id=worker_id,
+            error="Cannot import the ML core: " + user_error_text(error),
+        )
+        return "failed"
+    evaluation = evaluations.evaluation_execute(
+        evaluation_id=evaluation_id, worker_id=worker_id, evaluate_fn=evaluate_policy
+    )
+    return evaluation.state
+
+
 def _logged_requeue(requeued: list[int], *, what: str) -> list[int]:
     """A reaper's answer, logged when it found work: a re-queue means a worker died."""
     if requeued:
@@ -163,11 +188,20 @@ def reap_stale_generation_jobs() -> list[int]:
     return _logged_requeue(generation_jobs_reap_stale(), what="generation jobs")
 
 
+@shared_task(queue="default", ignore_result=True)
+def reap_stale_evaluations() -> list[int]:
+    """Queue again evaluations whose worker stopped beating (``evaluations_reap_stale``)."""
+    from training.services.evaluations import evaluations_reap_stale
+
+    return _logged_requeue(evaluations_reap_stale(), what="evaluations")
+
+
 @worker_ready.connect
 def _reap_on_worker_start(sender=None, **kwargs) -> None:
     """A fresh worker is the likeliest sign that an old one died: look for its work at once."""
     try:
         reap_stale_runs.delay()
         reap_stale_generation_jobs.delay()
+        reap_stale_evaluations.delay()
     except Exception:  # the broker may be down at start; the beat schedule will try again
         logger.exception("Could not enqueue the stale-work reapers at worker start.")

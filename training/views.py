@@ -42,7 +42,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "project": project,
         "is_admin": role == Role.ADMIN,
         "runs": runs,
-        "versions": list(selectors.versions_for_project(project=project)[:100]),
+        "versions": list(selectors.versions_with_evaluations(project=project)[:100]),
         "jobs": list(selectors.generation_jobs_for_project(project=project)[:20]),
         "loop": selectors.loop_settings_for(project=project),
         "kinds": RunKind.choices,
@@ -118,6 +118,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         "config_json": json.dumps(run.config, indent=2),
         "charts": charts_for_kind(run.kind),
         "produces_policy": RUN_KIND_TO_MODEL_KIND.get(run.kind) == ModelKind.POLICY,
+        "evaluations": list(selectors.evaluations_of_versions(versions=run.versions.all())),
     }
     return render(request, "training/run_detail.html", context)
 

@@ -23,6 +23,7 @@ MODULES = [
     "training.ml.task_parts",
     "training.ml.backbone",
     "training.ml.evaluation",
+    "training.ml.version_eval",
 ]
 
 

@@ -62,18 +62,20 @@ def sample(
     eos_id: int | None,
     pad_id: int,
     device: torch.device,
+    top_p: float = 1.0,
 ) -> Samples:
     """k samples of each prompt (rows grouped by prompt), drawn from the global torch RNG so that a
-    resumed run draws exactly what an uninterrupted one would."""
+    resumed run draws exactly what an uninterrupted one would. Temperature 0 decodes greedily."""
     ids, mask = left_pad([p for p in prompts for _ in range(k)], pad_id)
     ids, mask = ids.to(device), mask.to(device)
+    if temperature > 0:
+        decoding = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": top_p}
+    else:
+        decoding = {"do_sample": False}
     out = lm.generate(
         input_ids=ids,
         attention_mask=mask,
-        do_sample=True,
-        temperature=temperature,
-        top_k=0,
-        top_p=1.0,
+        **decoding,
         max_new_tokens=max_new_tokens,
         min_new_tokens=1,
         eos_token_id=eos_id,

@@ -25,7 +25,7 @@ from alignweb.named_tasks import named_task
 from annotation.models import Comparison, ComparisonResponse, Project, Prompt, Response
 from annotation.services.errors import ValidationFailed
 from training.models import GeneratedResponse, GenerationJob, ModelVersion
-from training.selectors import loop_settings_for
+from training.selectors import held_back_prompts, loop_settings_for
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.8, "top_p": 0.95, "seed": 0}
 MAX_K = 16
@@ -72,10 +72,9 @@ def _clean_params(raw: dict) -> dict:
 
 
 def job_prompts(job: GenerationJob):
-    prompts = Prompt.objects.filter(project_id=job.project_id).order_by("id")
     if job.held_back_only:
-        prompts = prompts.filter(held_back=True)
-    return prompts
+        return held_back_prompts(project=job.project)
+    return Prompt.objects.filter(project_id=job.project_id).order_by("id")
 
 
 @transaction.atomic

@@ -29,6 +29,7 @@ from training.models import (
     TrainingRun,
 )
 from training.services.configs import run_config_validate
+from training.services.evaluations import evaluations_queue_for_version
 from training.services.registry import (
     RUN_KIND_TO_MODEL_KIND,
     active_scorer_weights,
@@ -228,8 +229,9 @@ def run_finish(
     *, run_id: int, worker_id: str, checkpoint_dir: str, steps: int, metrics: dict, stopped: bool
 ) -> TrainingRun | None:
     """Record the result of ``run_training``: cancelled when it stopped on request (the last
-    checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version (and
-    promoting it if the run asked to be). None when the worker no longer owns the run."""
+    checkpoint is kept), succeeded otherwise, registering the checkpoint as a model version, queueing
+    its automatic evaluations (a policy's; ``training.services.evaluations``) and promoting it if the
+    run asked to be. None when the worker no longer owns the run."""
     run = RUNS.owned(run_id, worker_id=worker_id).select_for_update().first()
     if run is None:
         return None
@@ -251,6 +253,7 @@ def run_finish(
     run.save()
     if run.state == RunState.SUCCEEDED:
         version = version_register_from_run(run=run, checkpoint_dir=checkpoint_dir, metrics=_numbers(metrics))
+        evaluations_queue_for_version(version=version)  # before promotion: against what served until now
         if run.promote_when_done:
             outcome = (
                 "Not promoted: a cancel was requested during the last step."
