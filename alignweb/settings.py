@@ -80,7 +80,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",  # above WhiteNoise, so static files carry the policy too
+    # django-csp's, with the header built once (alignweb/content_security.py); above WhiteNoise, so
+    # static files carry the policy too.
+    "alignweb.content_security.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

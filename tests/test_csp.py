@@ -10,11 +10,19 @@ import re
 from pathlib import Path
 
 import pytest
+from csp.constants import NONCE, SELF
+from csp.exceptions import CSPNonceError
+from csp.middleware import CSPMiddleware as DjangoCSPMiddleware
 from django.conf import settings
+from django.http import HttpResponse
+from django.test import RequestFactory
 
+from alignweb.content_security import CSPMiddleware
 from tests.factories import ComparisonFactory, MembershipFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
+
+HEADER = "Content-Security-Policy"
 
 EXPECTED = {
     "default-src": ["'self'"],
@@ -29,13 +37,9 @@ EXPECTED = {
 
 
 def directives(response) -> dict[str, list[str]]:
-    header = response.headers.get("Content-Security-Policy")
-    assert header, f"no Content-Security-Policy on {response.request['PATH_INFO']}"
-    parsed = {}
-    for part in header.split(";"):
-        name, *values = part.split()
-        parsed[name] = values
-    return parsed
+    header = response.get(HEADER)
+    assert header, "the response has no Content-Security-Policy"
+    return {name: values for name, *values in (part.split() for part in header.split(";"))}
 
 
 # --- What the browser may not run: inline code and inline looks. ------------------------------
@@ -209,3 +213,68 @@ def test_the_admin_carries_the_policy(client):
         response = client.get(path)
         assert response.status_code == 200, path
         assert directives(response) == EXPECTED
+
+
+# --- The header built once (alignweb/content_security.py) is django-csp's header. --------------
+
+
+def run_middleware(middleware_class, response=None, *, ask_nonce=False):
+    response = HttpResponse() if response is None else response
+    request = RequestFactory().get("/api/projects/")
+    middleware = middleware_class(lambda request: response)
+    middleware.process_request(request)
+    if ask_nonce:
+        str(request.csp_nonce)
+    return request, middleware.process_response(request, response)
+
+
+def test_the_built_once_header_is_the_one_django_csp_builds():
+    _, ours = run_middleware(CSPMiddleware)
+    _, theirs = run_middleware(DjangoCSPMiddleware)
+
+    assert ours[HEADER] == theirs[HEADER]
+    assert directives(ours) == EXPECTED
+
+
+def test_a_changed_policy_setting_changes_the_header(settings):
+    run_middleware(CSPMiddleware)  # built for the first policy
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {"default-src": [SELF], "img-src": ["https://img.test"]}
+    }
+
+    _, response = run_middleware(CSPMiddleware)
+
+    assert directives(response)["img-src"] == ["https://img.test"]
+
+
+def test_a_view_that_updates_the_policy_still_gets_its_update():
+    response = HttpResponse()
+    response._csp_update = {"img-src": ["https://img.test"]}  # what @csp_update leaves
+
+    _, response = run_middleware(CSPMiddleware, response)
+
+    assert directives(response)["img-src"] == ["'self'", "data:", "https://img.test"]
+
+
+def test_an_exempt_view_gets_no_header():
+    response = HttpResponse()
+    response._csp_exempt = True  # what @csp_exempt leaves
+
+    _, response = run_middleware(CSPMiddleware, response)
+
+    assert HEADER not in response
+
+
+def test_a_nonce_asked_for_after_the_header_is_written_is_an_error():
+    request, _ = run_middleware(CSPMiddleware)
+
+    with pytest.raises(CSPNonceError):
+        str(request.csp_nonce)
+
+
+def test_a_response_whose_page_asked_for_a_nonce_goes_through_django_csp(settings):
+    settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"default-src": [SELF], "script-src": [SELF, NONCE]}}
+
+    request, response = run_middleware(CSPMiddleware, ask_nonce=True)
+
+    assert directives(response)["script-src"] == ["'self'", f"'nonce-{request._csp_nonce}'"]
