@@ -6,6 +6,7 @@ for production. A bad value
 stops the process at start with a message naming the variable.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -307,6 +308,16 @@ LOGGING = {
 ALIGNWEB_ENDPOINT_ALLOWED_HOSTS = [
     host.strip().lower() for host in env.list("ALIGNWEB_ENDPOINT_ALLOWED_HOSTS", default=[]) if host.strip()
 ]
+
+# A model version's endpoint key is named, not stored: an environment variable of the workers whose
+# name starts with this prefix (training/endpoint_keys.py). Nothing else of the environment can be
+# named, so choose a prefix that only endpoint keys use.
+ALIGNWEB_ENDPOINT_KEY_PREFIX = env.str("ALIGNWEB_ENDPOINT_KEY_PREFIX", default="ALIGNWEB_ENDPOINT_KEY_")
+if not re.fullmatch(r"[A-Z][A-Z0-9]*_([A-Z0-9]+_)*", ALIGNWEB_ENDPOINT_KEY_PREFIX):
+    raise ImproperlyConfigured(
+        f"ALIGNWEB_ENDPOINT_KEY_PREFIX={ALIGNWEB_ENDPOINT_KEY_PREFIX!r} must be upper-case letters, "
+        "digits and _, start with a letter and end with _ (e.g. ALIGNWEB_ENDPOINT_KEY_)."
+    )
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _bool("SECURE_COOKIES", False)
