@@ -6,9 +6,11 @@ for production. A bad value
 stops the process at start with a message naming the variable.
 """
 
+import re
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from alignweb import embedded_db
@@ -72,12 +74,16 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
+    "csp",
     "annotation",
     "training",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # django-csp's, with the header built once (alignweb/content_security.py); above WhiteNoise, so
+    # static files carry the policy too.
+    "alignweb.content_security.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,6 +92,23 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+
+# Content-Security-Policy on every response: scripts, styles and everything else come from our own
+# origin, as files. No inline script or style, no eval, no plugins, no framing by another site, and
+# forms post only to us. Templates keep to it (tests/test_csp.py scans them): behaviour lives in
+# static/js, looks in static/css classes, and data for a script in a `json_script` block.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 # Messages live in the session. The default (cookie, then session) builds a cookie signer on every
 # request, API calls included: ~3% of the app's CPU under the load bench, for pages that rarely
@@ -186,6 +209,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Swagger UI would otherwise send the schema's address to validator.swagger.io for a badge.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
     # One name per choice set: the stored (canonical a/b) choice and the one in display terms.
     "ENUM_NAME_OVERRIDES": {
         "CanonicalChoiceEnum": "annotation.models.Choice",
@@ -289,6 +314,16 @@ LOGGING = {
 ALIGNWEB_ENDPOINT_ALLOWED_HOSTS = [
     host.strip().lower() for host in env.list("ALIGNWEB_ENDPOINT_ALLOWED_HOSTS", default=[]) if host.strip()
 ]
+
+# A model version's endpoint key is named, not stored: an environment variable of the workers whose
+# name starts with this prefix (training/endpoint_keys.py). Nothing else of the environment can be
+# named, so choose a prefix that only endpoint keys use.
+ALIGNWEB_ENDPOINT_KEY_PREFIX = env.str("ALIGNWEB_ENDPOINT_KEY_PREFIX", default="ALIGNWEB_ENDPOINT_KEY_")
+if not re.fullmatch(r"[A-Z][A-Z0-9]*_([A-Z0-9]+_)*", ALIGNWEB_ENDPOINT_KEY_PREFIX):
+    raise ImproperlyConfigured(
+        f"ALIGNWEB_ENDPOINT_KEY_PREFIX={ALIGNWEB_ENDPOINT_KEY_PREFIX!r} must be upper-case letters, "
+        "digits and _, start with a letter and end with _ (e.g. ALIGNWEB_ENDPOINT_KEY_)."
+    )
 
 if not DEBUG:
     SESSION_COOKIE_SECURE = _bool("SECURE_COOKIES", False)

@@ -111,6 +111,21 @@ def page(chromium):
 
 
 @pytest.fixture
+def csp_violations(page) -> list[str]:
+    """What Chromium refused on this page under the Content-Security-Policy, as it said it.
+
+    Chromium reports each refusal (an inline script or style, an eval, a source from elsewhere) as
+    a console error naming the policy; a test asserts the list is empty at its end.
+    """
+    refused: list[str] = []
+    page.on(
+        "console",
+        lambda message: refused.append(message.text) if "Content Security Policy" in message.text else None,
+    )
+    return refused
+
+
+@pytest.fixture
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS

@@ -4,6 +4,8 @@ It has the same ``generate`` signature as ``training.ml.generation.Generator``, 
 that points at an endpoint can stand in for a checkpoint. Standard library only (plus the
 project's ``training.endpoint_guard``): every request is checked again and sent to the address
 that was checked, redirects are not followed, and an error shows the status, never the body.
+The API key is the caller's to choose (``training.endpoint_keys.api_key_for``); it is sent only in
+the ``Authorization`` header and kept out of the client's repr.
 
 >>> client = EndpointClient(base_url="http://127.0.0.1:8000/v1", model="my-model")  # doctest: +SKIP
 >>> client.generate([[{"role": "user", "content": "Hi"}]], n=2, max_new_tokens=32,
@@ -14,9 +16,8 @@ that was checked, redirects are not followed, and an error shows the status, nev
 import http.client
 import json
 import logging
-import os
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from training.endpoint_guard import CheckedEndpoint, EndpointRefused, endpoint_url_check
@@ -52,7 +53,7 @@ def _connection(endpoint: CheckedEndpoint, *, timeout: float) -> http.client.HTT
 class EndpointClient:
     base_url: str
     model: str
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)
     timeout: float = 120.0
 
     @property
@@ -77,9 +78,8 @@ class EndpointClient:
         if endpoint.port != default_port:
             host_header += f":{endpoint.port}"
         headers = {"Host": host_header, "Content-Type": "application/json", "Accept": "application/json"}
-        key = self.api_key or os.environ.get("ALIGNWEB_ENDPOINT_API_KEY")
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
         shown = f"{endpoint.scheme}://{host_header}{parts.path}"
         connection = _connection(endpoint, timeout=self.timeout)
         try:

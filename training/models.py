@@ -52,6 +52,12 @@ class ModelVersion(models.Model):
     endpoint_model = models.CharField(
         max_length=200, blank=True, help_text="The model name the endpoint expects in requests."
     )
+    api_key_env = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="The workers' environment variable holding the endpoint's API key (never the key "
+        "itself; training/endpoint_keys.py says which names are allowed). Empty: the global key.",
+    )
     lineage = models.JSONField(
         default=dict, blank=True, help_text="Base model, run, snapshot hash and config it came from."
     )

@@ -194,6 +194,7 @@ def version_payload(*, version: ModelVersion) -> dict:
         "checkpoint_path": version.checkpoint_path,
         "endpoint_url": version.endpoint_url,
         "endpoint_model": version.endpoint_model,
+        "own_api_key": bool(version.api_key_env),  # the variable's name is write-only
         "lineage": version.lineage,
         "metrics": version.metrics,
         "created_at": version.created_at,

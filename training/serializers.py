@@ -114,6 +114,12 @@ class VersionRequestSerializer(RequestSerializer):
     checkpoint_path = text()
     endpoint_url = text(help_text="An OpenAI-compatible endpoint (policies only).")
     endpoint_model = text(help_text="The model the endpoint serves.")
+    api_key_env = text(
+        write_only=True,
+        help_text="The environment variable of the workers that holds the endpoint's API key, named by "
+        "the operator (it must start with their prefix, ALIGNWEB_ENDPOINT_KEY_ by default). Never shown "
+        "back. Empty: the global ALIGNWEB_ENDPOINT_API_KEY.",
+    )
     parent = VersionField(help_text="The version this one derives from (id).")
 
 
@@ -221,6 +227,10 @@ class VersionSerializer(serializers.Serializer):
     checkpoint_path = serializers.CharField(allow_blank=True)
     endpoint_url = serializers.CharField(allow_blank=True)
     endpoint_model = serializers.CharField(allow_blank=True)
+    own_api_key = serializers.BooleanField(
+        help_text="Whether the endpoint gets a key of its own rather than the global one (which "
+        "variable holds it is never shown)."
+    )
     lineage = serializers.DictField()
     metrics = serializers.DictField()
     created_at = serializers.DateTimeField()

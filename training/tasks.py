@@ -64,8 +64,10 @@ def _sampler_for(version):
     """A Generator (checkpoint or base model) or an EndpointClient for ``version``."""
     if version.endpoint_url:
         from training.endpoint import EndpointClient
+        from training.endpoint_keys import api_key_for
 
-        return EndpointClient(base_url=version.endpoint_url, model=version.endpoint_model), {
+        key = api_key_for(version.api_key_env)
+        return EndpointClient(base_url=version.endpoint_url, model=version.endpoint_model, api_key=key), {
             "source": "endpoint",
             "endpoint_url": version.endpoint_url,
             "model": version.endpoint_model,

@@ -18,6 +18,7 @@ from annotation.services.errors import ValidationFailed
 from annotation.views.refusals import refused_to
 from training import selectors
 from training.demo_configs import DEMO_CONFIGS
+from training.endpoint_keys import key_prefix
 from training.models import RL_RUN_KINDS, ModelKind, QueueOrder, RunKind
 from training.run_charts import charts_for_kind
 from training.services.active_learning import queue_order_set
@@ -52,6 +53,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         ],
         "queue_orders": QueueOrder.choices,
         "default_configs": DEMO_CONFIGS,
+        "endpoint_key_prefix": key_prefix(),
         "default_config": json.dumps(DEMO_CONFIGS[RunKind.REWARD_MODEL], indent=2),
     }
     return render(request, "training/run_list.html", context)
@@ -193,6 +195,7 @@ def version_register(request: HttpRequest, slug: str) -> HttpResponse:
         base_model=request.POST.get("base_model", "").strip(),
         endpoint_url=request.POST.get("endpoint_url", "").strip(),
         endpoint_model=request.POST.get("endpoint_model", "").strip(),
+        api_key_env=request.POST.get("api_key_env", "").strip(),
     )
     messages.success(request, f"Registered {version.name}.")
     return redirect("training-runs", slug=project.slug)

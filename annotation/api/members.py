@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation.api.errors import validated
-from annotation.api.serializers import ErrorsSerializer, MemberSerializer
+from annotation.api.serializers import ErrorsSerializer, MemberSerializer, MemberSetSerializer
 from annotation.models import Membership
 from annotation.permissions import MANAGE_MEMBERS, project_for_action
 from annotation.services.members import membership_remove, membership_set
@@ -22,13 +22,13 @@ class MemberListApi(APIView):
         return Response([{"username": row["user__username"], "role": row["role"]} for row in rows])
 
     @extend_schema(
-        request=MemberSerializer,
+        request=MemberSetSerializer,
         responses={201: MemberSerializer, 200: MemberSerializer, 400: ErrorsSerializer},
-        summary="Add a member or change their role (admins)",
+        summary="Add a member (by username and their account's email) or change a member's role (admins)",
     )
     def post(self, request: Request, slug: str) -> Response:
         project, _ = project_for_action(user=request.user, slug=slug, allowed=MANAGE_MEMBERS)
-        membership, created = membership_set(project=project, **validated(MemberSerializer, request.data))
+        membership, created = membership_set(project=project, **validated(MemberSetSerializer, request.data))
         body = {"username": membership.user.username, "role": membership.role}
         return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 

@@ -189,6 +189,17 @@ class MemberSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
+class MemberSetSerializer(MemberSerializer):
+    email = serializers.EmailField(
+        required=False,
+        default="",
+        write_only=True,
+        help_text="The email address of the account, needed to add someone who is not a member yet "
+        "(not to change a member's role). A username and address that match no account are refused "
+        "with the same message whether the username exists or not.",
+    )
+
+
 # --- Cheap builders for the hot path -------------------------------------------------------------
 
 

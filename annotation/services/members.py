@@ -1,4 +1,11 @@
-"""Adding, changing and removing a project's members (admins only; the API checks the role)."""
+"""Adding, changing and removing a project's members (admins only; the API checks the role).
+
+An admin must not learn from us which usernames exist. Someone already in the project is named by
+username alone (the admin sees the member list anyway); someone new needs their account's username
+*and* email address, and a pair that matches no account answers the same whether the username
+exists or not. So the admin learns only what they already knew: that this person, whose address
+they have, has an account here.
+"""
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -6,17 +13,33 @@ from django.db import transaction
 from annotation.models import Membership, Project, Role
 from annotation.services.errors import ValidationFailed
 
+# One answer for every new member we cannot add, whatever the reason: no such username, a different
+# address, no address on the account, or none given.
+NO_SUCH_ACCOUNT = "No account has this username with this email address."
+
 
 @transaction.atomic
-def membership_set(*, project: Project, username: str, role: str) -> tuple[Membership, bool]:
-    """Make ``username`` a member with ``role`` (or change their role). Returns (membership, created)."""
+def membership_set(*, project: Project, username: str, role: str, email: str = "") -> tuple[Membership, bool]:
+    """Make ``username`` a member with ``role`` (or change their role). Returns (membership, created).
+
+    A new member's ``email`` must be their account's (compared ignoring case); otherwise the
+    refusal is ``NO_SUCH_ACCOUNT`` on ``email``, the same for a username that exists and one
+    that does not.
+    """
     if role not in Role.values:
         raise ValidationFailed(f"Role must be one of {', '.join(Role.values)}; got {role!r}.", field="role")
-    user = get_user_model().objects.filter(username=username).first()
-    if user is None:
-        raise ValidationFailed(f"There is no user called {username!r}.", field="username")
-    membership = Membership.objects.select_for_update().filter(project=project, user=user).first()
+    membership = (
+        Membership.objects.select_for_update()
+        .select_related("user")
+        .filter(project=project, user__username=username)
+        .first()
+    )
     if membership is None:
+        user = (
+            get_user_model().objects.filter(username=username, email__iexact=email).first() if email else None
+        )
+        if user is None:
+            raise ValidationFailed(NO_SUCH_ACCOUNT, field="email")
         return Membership.objects.create(project=project, user=user, role=role), True
     if membership.role == Role.ADMIN and role != Role.ADMIN:
         _keep_an_admin(project=project, leaving=membership)

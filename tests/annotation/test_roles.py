@@ -34,14 +34,71 @@ def test_an_admin_lists_members_with_roles(project, admin_api, annotator, resear
 
 
 def test_an_admin_adds_a_member_then_changes_their_role(project, admin_api):
-    UserFactory(username="newt")
+    UserFactory(username="newt", email="newt@example.org")
 
-    added = admin_api.post(members_url(project), {"username": "newt", "role": "annotator"}, format="json")
+    added = admin_api.post(
+        members_url(project),
+        {"username": "newt", "email": "Newt@Example.org", "role": "annotator"},
+        format="json",
+    )
     changed = admin_api.post(members_url(project), {"username": "newt", "role": "researcher"}, format="json")
 
     assert added.status_code == 201
+    assert added.json() == {"username": "newt", "role": "annotator"}  # the address is not echoed
     assert changed.status_code == 200
     assert Membership.objects.get(project=project, user__username="newt").role == "researcher"
+
+
+# --- An admin cannot probe which usernames exist. --------------------------------------------
+
+
+def test_an_existing_username_and_a_missing_one_get_the_same_answer(project, admin_api):
+    UserFactory(username="olga", email="olga@example.org")
+    UserFactory(username="mute", email="")  # an account without an address
+
+    def answer(username, email=None):
+        payload = {"username": username, "role": "annotator"} | ({"email": email} if email else {})
+        response = admin_api.post(members_url(project), payload, format="json")
+        return response.status_code, response.json()
+
+    answers = {
+        "existing, no address": answer("olga"),
+        "missing, no address": answer("nobody"),
+        "existing, not their address": answer("olga", "guess@example.org"),
+        "missing, an address": answer("nobody", "guess@example.org"),
+        "missing, someone else's address": answer("nobody", "olga@example.org"),
+        "existing, without an address on the account": answer("mute", "mute@example.org"),
+    }
+
+    refusal = (400, {"errors": {"email": ["No account has this username with this email address."]}})
+    assert answers == dict.fromkeys(answers, refusal)
+    assert not Membership.objects.filter(project=project, user__username__in=["olga", "mute"]).exists()
+
+
+def test_the_right_username_and_address_add_the_member(project, admin_api):
+    UserFactory(username="olga", email="olga@example.org")
+
+    response = admin_api.post(
+        members_url(project),
+        {"username": "olga", "email": "olga@example.org", "role": "researcher"},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    assert Membership.objects.get(project=project, user__username="olga").role == "researcher"
+
+
+def test_a_malformed_address_is_a_400_on_email_whoever_is_named(project, admin_api, outsider):
+    answers = [
+        admin_api.post(
+            members_url(project), {"username": name, "email": "not-an-address", "role": "annotator"}
+        )
+        for name in ("olga", "nobody")
+    ]
+
+    assert answers[0].status_code == answers[1].status_code == 400
+    assert answers[0].json() == answers[1].json()
+    assert "email" in answers[0].json()["errors"]
 
 
 def test_an_admin_removes_a_member(project, admin_api, annotator):
@@ -53,7 +110,7 @@ def test_an_admin_removes_a_member(project, admin_api, annotator):
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
-        ({"username": "nobody", "role": "annotator"}, "username"),
+        ({"username": "nobody", "role": "annotator"}, "email"),
         ({"username": "annie", "role": "owner"}, "role"),
         ({"role": "annotator"}, "username"),
     ],

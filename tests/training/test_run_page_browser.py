@@ -13,7 +13,9 @@ from training.services import runs
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, project, annotator, project_admin):
+def test_the_run_page_follows_a_run_live_and_cancels_it(
+    live_server, page, project, annotator, project_admin, csp_violations
+):
     judged_pairs(project, annotator, 3)
     run = runs.run_create(project=project, kind="reward_model", config={"model": "minilm-l6"})
     runs.run_claim(run_id=run.pk, worker_id="w")
@@ -48,9 +50,12 @@ def test_the_run_page_follows_a_run_live_and_cancels_it(live_server, page, proje
     page.reload()
     expect(page.locator("[data-field=state]")).to_have_text("Cancelled")
     expect(page.locator("#cancel-form")).to_have_count(0)
+    assert csp_violations == []  # live updates and SVG charts run under the Content-Security-Policy
 
 
-def test_the_run_page_draws_an_rl_runs_curves_live(live_server, page, project, annotator, project_admin):
+def test_the_run_page_draws_an_rl_runs_curves_live(
+    live_server, page, csp_violations, project, annotator, project_admin
+):
     from tests.training.helpers import ModelVersionFactory
 
     judged_pairs(project, annotator, 3)
@@ -73,3 +78,4 @@ def test_the_run_page_draws_an_rl_runs_curves_live(live_server, page, project, a
     expect(page.locator("#chart-kl path")).to_have_count(2)
     expect(page.locator("#chart-ppo-clipping path")).to_have_count(2)
     expect(page.locator("#chart-length")).to_contain_text("No points yet")
+    assert csp_violations == []

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from annotation.models import Project
 from annotation.services.errors import Conflict, ServiceError, ValidationFailed
 from training.endpoint_guard import endpoint_url_check
+from training.endpoint_keys import api_key_env_check
 from training.models import ModelKind, ModelVersion, RunKind, TrainingRun, VersionStatus
 from training.services.active_learning import score_comparisons
 from training.services.generation import generation_job_create
@@ -117,10 +118,12 @@ def version_create(
     checkpoint_path: str = "",
     endpoint_url: str = "",
     endpoint_model: str = "",
+    api_key_env: str = "",
     parent: ModelVersion | None = None,
 ) -> ModelVersion:
     """Register a version that was not trained here: a base model (short name, hub id or path),
-    a checkpoint directory, or an OpenAI-compatible endpoint (policies only)."""
+    a checkpoint directory, or an OpenAI-compatible endpoint (policies only), whose API key is
+    the environment variable ``api_key_env`` names (``training.endpoint_keys``) or the global one."""
     name = name.strip()
     if not name:
         raise ValidationFailed("A version needs a name.", field="name")
@@ -142,6 +145,10 @@ def version_create(
         if not endpoint_model:
             raise ValidationFailed("Name the model the endpoint serves.", field="endpoint_model")
         endpoint_url_check(endpoint_url)  # checked again at every connection (training.endpoint)
+    if api_key_env:
+        if not endpoint_url:
+            raise ValidationFailed("Only an endpoint takes an API key variable.", field="api_key_env")
+        api_key_env_check(api_key_env)  # and again at every request (training.endpoint_keys)
     if parent is not None and parent.project_id != project.pk:
         raise ValidationFailed("The parent belongs to another project.", field="parent")
     try:
@@ -154,6 +161,7 @@ def version_create(
                 checkpoint_path=checkpoint_path,
                 endpoint_url=endpoint_url,
                 endpoint_model=endpoint_model,
+                api_key_env=api_key_env,
                 parent=parent,
                 lineage={"registered": "endpoint" if endpoint_url else "base"},
             )
