@@ -7,6 +7,7 @@ stops the process at start with a message naming the variable.
 """
 
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -41,6 +42,21 @@ def _int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
+_RATE = re.compile(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)")
+
+
+def _rate(name: str, default: str) -> str | None:
+    """A request rate as DRF's throttles read it ("60/minute"), or None for "off"."""
+    raw = env.str(name, default=default).strip().lower()
+    if raw == "off":
+        return None
+    if not _RATE.fullmatch(raw):
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a rate; write it as 60/minute (or second, hour, day), or off."
+        )
+    return raw
+
+
 def _secret_key() -> str:
     key = env.str("SECRET_KEY", default="")
     if key:
@@ -71,7 +87,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI and ReDoc served from our static files, not a CDN
     "csp",
@@ -91,6 +107,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login (form, admin, token) into a 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Content-Security-Policy on every response: scripts, styles and everything else come from our own
@@ -155,6 +173,31 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Logins (the login form, the admin's, POST /api/auth/token/) go through django-axes first: after
+# ALIGNWEB_LOGIN_FAILURE_LIMIT failures for one username, or from one address, every attempt
+# with that username or from that address is answered 429 (alignweb/lockout.py) for 15 minutes
+# after the last failure.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = _int("ALIGNWEB_LOGIN_FAILURE_LIMIT", 10, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "alignweb.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "alignweb.lockout.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
+# The number of proxies in front of the app that append the caller's address to X-Forwarded-For.
+# 0 (the default) trusts no such header: the address is the connection's. Throttles and lockouts
+# both count by this address.
+ALIGNWEB_PROXY_COUNT = _int("ALIGNWEB_PROXY_COUNT", 0)
+# API tokens are stored as digests and expire this many days after they are issued or rotated.
+ALIGNWEB_TOKEN_TTL_DAYS = _int("ALIGNWEB_TOKEN_TTL_DAYS", 30, minimum=1)
+# API request rates (annotation/api/throttles.py): per address for anonymous callers, per user
+# otherwise, the vote's two calls included; "off" turns one off.
+ALIGNWEB_THROTTLE_ANON = _rate("ALIGNWEB_THROTTLE_ANON", "60/minute")
+ALIGNWEB_THROTTLE_USER = _rate("ALIGNWEB_THROTTLE_USER", "1200/minute")
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -190,13 +233,18 @@ ALIGNWEB_MODEL_CACHE = Path(env.str("ALIGNWEB_MODEL_CACHE", default=str(VAR_DIR 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "annotation.api.authentication.TokenAuthentication",  # DRF's tokens, looked up in one join
+        "annotation.api.authentication.TokenAuthentication",  # hashed API tokens, looked up in one join
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",  # service errors -> 400/409
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": [
+        "annotation.api.throttles.AnonThrottle",
+        "annotation.api.throttles.UserThrottle",
+    ],
+    "NUM_PROXIES": ALIGNWEB_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "alignweb API",

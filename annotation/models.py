@@ -303,3 +303,23 @@ class Export(LeasedJob):
     sha256 = models.CharField(max_length=64, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ApiToken(models.Model):
+    """An API token, stored as the digest of its key (``annotation.token_keys``), never the key.
+
+    A user may hold several (one per script or machine); each expires ``ALIGNWEB_TOKEN_TTL_DAYS``
+    after it was issued, and rotating one replaces it (``annotation.services.tokens``). A trigger
+    deletes a user's tokens when their password changes or their account is deactivated
+    (``annotation/sql/token_revoke.sql``), whichever path writes the user's row. The API checks a
+    token in ``annotation.token_bearer``, the vote path in ``annotation/sql/principal.sql``.
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=8, editable=False, help_text="The key's first characters.")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"

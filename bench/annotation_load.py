@@ -268,14 +268,17 @@ def _first_contiguous_id(cursor, table: str, column: str, value: int, expected: 
 def create_annotators(count: int) -> list[tuple[object, str]]:
     """``count`` users with API tokens (no passwords: the benchmark only uses tokens)."""
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
+
+    from annotation.models import ApiToken
+    from annotation.services.tokens import api_token_build
 
     User = get_user_model()
     users = User.objects.bulk_create(
         [User(username=f"bench-annotator-{i}", password="!unusable") for i in range(count)]
     )
-    tokens = Token.objects.bulk_create([Token(user=user, key=Token.generate_key()) for user in users])
-    return [(user, token.key) for user, token in zip(users, tokens, strict=True)]
+    built = [api_token_build(user=user) for user in users]
+    ApiToken.objects.bulk_create([token for token, _ in built])
+    return [(user, key) for user, (_, key) in zip(users, built, strict=True)]
 
 
 # --- The server ------------------------------------------------------------------------------------

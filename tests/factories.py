@@ -96,3 +96,17 @@ def judgement(comparison, annotator, choice: str, *, left: str = "a", **kwargs) 
         left_response=left_response,
         **kwargs,
     )
+
+
+def api_token_key(user, *, key: str | None = None, expires_at=None) -> str:
+    """Store an API token for ``user`` (under ``key`` if given) and return its key."""
+    from annotation.services.tokens import api_token_build
+    from annotation.token_keys import key_digest, key_prefix
+
+    token, new_key = api_token_build(user=user)
+    if key is not None:
+        token.digest, token.prefix, new_key = key_digest(key), key_prefix(key), key
+    if expires_at is not None:
+        token.expires_at = expires_at
+    token.save()
+    return new_key

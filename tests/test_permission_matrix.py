@@ -39,6 +39,7 @@ HTML_ROUTES = [
     "training-leaderboard",
 ]
 API_ROUTES = [
+    "api-auth-token-rotate",
     "api-projects",
     "api-project",
     "api-project-next",

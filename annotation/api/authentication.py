@@ -1,23 +1,27 @@
-"""API token authentication: DRF's tokens and errors, with the lookup written as one join.
+"""API token authentication: ``Authorization: Token <key>``, the key looked up by its digest.
 
-The lookup and its rules (``annotation.token_bearer.user_for_token``) are shared with the vote
-loop's ``TokenBearer``, which checks them inside its own database call where it can.
+The lookup and its rules (``annotation.token_bearer.user_for_token``: unknown, expired, inactive)
+are shared with the vote loop's ``TokenBearer``, which checks them inside its own database call
+where it can.
 """
 
 from drf_spectacular.drainage import set_override
 from rest_framework import authentication, exceptions
-from rest_framework.authtoken.models import Token
 
+from annotation.models import ApiToken
 from annotation.token_bearer import TokenBearer, TokenRefused, user_for_token
+from annotation.token_keys import key_digest
 
 
 class TokenAuthentication(authentication.TokenAuthentication):
+    """DRF's header and errors; ``request.auth`` is the presented token, unsaved, by its digest."""
+
     def authenticate_credentials(self, key: str):
         try:
             user = user_for_token(key)
         except TokenRefused as refused:
             raise exceptions.AuthenticationFailed(refused.args[0]) from None
-        return user, Token(key=key, user=user)
+        return user, ApiToken(digest=key_digest(key), user=user)
 
 
 class VoteLoopTokenAuthentication(TokenAuthentication):
@@ -26,7 +30,8 @@ class VoteLoopTokenAuthentication(TokenAuthentication):
     For "next" and the judgement only: the caller is a ``TokenBearer``, with no query yet, and the
     service's one database call checks the token with the same rules (``annotation.token_bearer``);
     the view turns its ``TokenRefused`` into the same 401 as here. A vote is then two round trips
-    instead of four.
+    instead of four. A per-user throttle needs the user first, and has the token checked on its
+    own (``annotation.api.queue.VoteLoopApi.check_throttles``).
     """
 
     def authenticate_credentials(self, key: str):

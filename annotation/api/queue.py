@@ -23,6 +23,7 @@ from annotation.api.serializers import (
     judgement_input_as_sent,
     judgement_payload,
 )
+from annotation.api.throttles import any_active
 from annotation.permissions import ANNOTATE, require_role
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import assignment_skip, comparison_next_by_slug
@@ -50,14 +51,23 @@ class VoteLoopApi(APIView):
 
     Until the service's call has checked it, ``request.user`` may be a ``TokenBearer``, which has
     no user attributes: a throttle or permission that reads them (``UserRateThrottle`` reads
-    ``pk``) needs the token checked first. Answers that go out before the call (a body that does
-    not parse or validate) check the token on its own, so a bad token is a 401 whatever the body.
+    ``pk``) needs the token checked first. While a throttle counts requests (``check_throttles``)
+    the token is checked before it, and the service's call then acts for the user found; with
+    throttles off, the call checks it. Answers that go out before the call (a body that does not
+    parse or validate) check the token on its own, so a bad token is a 401 whatever the body.
     """
 
     renderer_classes = [JSONRenderer]
     parser_classes = [JSONParser]
     content_negotiation_class = _OnlyRenderer
     authentication_classes = [VoteLoopTokenAuthentication, SessionAuthentication]
+
+    def check_throttles(self, request: Request) -> None:
+        # The per-user throttle keys on the user, so a bearer's token is checked first (one query);
+        # a refused token is then a 401 before anything is counted or done.
+        if isinstance(request.user, TokenBearer) and any_active(self.get_throttles()):
+            request.user = request.user.user()
+        super().check_throttles(request)
 
     def handle_exception(self, exc):
         if isinstance(exc, TokenRefused):  # the service's own call checked the token

@@ -1,10 +1,10 @@
 from django.urls import path
-from rest_framework.authtoken.views import obtain_auth_token
 
-from annotation.api import exports, imports, members, projects, quality, queue
+from annotation.api import exports, imports, members, projects, quality, queue, tokens
 
 urlpatterns: list = [
-    path("auth/token/", obtain_auth_token, name="api-auth-token"),
+    path("auth/token/", tokens.TokenApi.as_view(), name="api-auth-token"),
+    path("auth/token/rotate/", tokens.TokenRotateApi.as_view(), name="api-auth-token-rotate"),
     path("projects/", projects.ProjectListApi.as_view(), name="api-projects"),
     path("projects/<slug:slug>/", projects.ProjectDetailApi.as_view(), name="api-project"),
     path("projects/<slug:slug>/next/", queue.NextApi.as_view(), name="api-project-next"),

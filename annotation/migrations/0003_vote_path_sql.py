@@ -33,7 +33,6 @@ def drop(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("annotation", "0001_initial"),
-        ("authtoken", "0004_alter_tokenproxy_options"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

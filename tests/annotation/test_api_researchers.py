@@ -3,19 +3,18 @@
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.services.judgements import judgement_submit
 from annotation.services.queue import comparison_next_for_annotator
-from tests.factories import ComparisonFactory
+from tests.factories import ComparisonFactory, api_token_key
 
 pytestmark = pytest.mark.django_db
 
 
 def client_for(user):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key(user)}")
     return client
 
 

@@ -5,10 +5,10 @@ import json
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from annotation.models import Comparison, ImportBatch
+from tests.factories import api_token_key
 
 pytestmark = pytest.mark.django_db
 
@@ -86,7 +86,7 @@ def test_anonymous_visitors_are_sent_to_log_in(client, project):
 
 def api_for(user) -> APIClient:
     api = APIClient()
-    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    api.credentials(HTTP_AUTHORIZATION=f"Token {api_token_key(user)}")
     return api
 
 
