@@ -71,6 +71,20 @@ def _address_is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -
     return not any(address in net for net in _BLOCKED_NETWORKS if net.version == address.version)
 
 
+def host_is_operator_allowed(host: str) -> bool:
+    """Whether the operator listed ``host`` (a URL's lower-cased host name) in
+    ``ALIGNWEB_ENDPOINT_ALLOWED_HOSTS``."""
+    return host in {name.rstrip(".").lower() for name in settings.ALIGNWEB_ENDPOINT_ALLOWED_HOSTS}
+
+
+def endpoint_url_host(url: str) -> str:
+    """The host name of ``url`` as the check reads it (lower case, no trailing dot); "" if none."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".").lower()
+    except ValueError:
+        return ""
+
+
 def endpoint_url_check(url: str) -> CheckedEndpoint:
     """The scheme, host, port and one resolved address of ``url``, or ``EndpointRefused``."""
     try:
@@ -78,7 +92,7 @@ def endpoint_url_check(url: str) -> CheckedEndpoint:
         port = parts.port
     except ValueError:
         raise EndpointRefused() from None
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".").lower()
+    scheme, host = parts.scheme.lower(), endpoint_url_host(url)
     if scheme not in ("http", "https") or not host or parts.username or parts.password:
         raise EndpointRefused()
     port = port or (443 if scheme == "https" else 80)
@@ -94,7 +108,7 @@ def endpoint_url_check(url: str) -> CheckedEndpoint:
             raise EndpointRefused() from None
     if not addresses:
         raise EndpointRefused()
-    allowed = host in {name.lower() for name in settings.ALIGNWEB_ENDPOINT_ALLOWED_HOSTS}
+    allowed = host_is_operator_allowed(host)
     # Every address must pass, not only the one used: a name resolving to a public and a
     # private address is refused as a whole.
     if not allowed and not all(_address_is_public(address) for address in addresses):

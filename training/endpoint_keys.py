@@ -6,7 +6,9 @@ A version does not store its key. It names an environment variable of the worker
 a project admin must not be able to send ``SECRET_KEY``, ``DATABASE_URL`` or any other variable of
 the server to an endpoint they control. The operator puts each key in such a variable
 (``ALIGNWEB_ENDPOINT_KEY_VLLM=...``) and tells the admin its name. A version that names none gets
-the global ``ALIGNWEB_ENDPOINT_API_KEY``, if set.
+the global ``ALIGNWEB_ENDPOINT_API_KEY``, if set, and only when its endpoint's host is one the
+operator listed in ``ALIGNWEB_ENDPOINT_ALLOWED_HOSTS``: otherwise a project admin could register
+a server of their own and read the global key off its requests.
 
 The name is write-only: no API answer, page or error shows it back, and the key itself never
 leaves the worker except in the ``Authorization`` header of that version's requests.
@@ -18,6 +20,7 @@ import re
 from django.conf import settings
 
 from annotation.services.errors import ValidationFailed
+from training.endpoint_guard import endpoint_url_host, host_is_operator_allowed
 
 GLOBAL_KEY_ENV = "ALIGNWEB_ENDPOINT_API_KEY"
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
@@ -43,13 +46,16 @@ def api_key_env_check(name: str) -> str:
     return name
 
 
-def api_key_for(api_key_env: str) -> str | None:
-    """The key a version naming ``api_key_env`` ("" for none) sends, or None for no key.
+def api_key_for(api_key_env: str, *, endpoint_url: str) -> str | None:
+    """The key a version at ``endpoint_url`` naming ``api_key_env`` ("" for none) sends, or None
+    for no key.
 
     The name is checked again here: a prefix the operator has since changed shuts out names
     registered under the old one.
     """
     if not api_key_env:
+        if not host_is_operator_allowed(endpoint_url_host(endpoint_url)):
+            return None
         return os.environ.get(GLOBAL_KEY_ENV) or None
     try:
         api_key_env_check(api_key_env)

@@ -66,7 +66,7 @@ def _sampler_for(version):
         from training.endpoint import EndpointClient
         from training.endpoint_keys import api_key_for
 
-        key = api_key_for(version.api_key_env)
+        key = api_key_for(version.api_key_env, endpoint_url=version.endpoint_url)
         return EndpointClient(base_url=version.endpoint_url, model=version.endpoint_model, api_key=key), {
             "source": "endpoint",
             "endpoint_url": version.endpoint_url,

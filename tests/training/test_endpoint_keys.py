@@ -225,12 +225,27 @@ def test_a_named_variable_that_is_not_set_fails_the_job_and_sends_nothing(projec
 
 def test_a_name_the_operator_no_longer_allows_is_refused_at_use(settings, monkeypatch):
     monkeypatch.setenv(OWN_ENV, OWN_KEY)
-    assert api_key_for(OWN_ENV) == OWN_KEY
+    assert api_key_for(OWN_ENV, endpoint_url="https://llm.example.org/v1") == OWN_KEY
 
     settings.ALIGNWEB_ENDPOINT_KEY_PREFIX = "LLM_KEY_"
 
     with pytest.raises(MissingKey):
-        api_key_for(OWN_ENV)
+        api_key_for(OWN_ENV, endpoint_url="https://llm.example.org/v1")
+
+
+def test_the_global_key_goes_only_to_hosts_the_operator_listed(settings, monkeypatch):
+    monkeypatch.setenv("ALIGNWEB_ENDPOINT_API_KEY", GLOBAL_KEY)
+    monkeypatch.setenv(OWN_ENV, OWN_KEY)
+    settings.ALIGNWEB_ENDPOINT_ALLOWED_HOSTS = ["vllm.internal", "API.Example.org"]
+
+    assert api_key_for("", endpoint_url="http://vllm.internal:8000/v1") == GLOBAL_KEY
+    assert api_key_for("", endpoint_url="https://api.example.org./v1") == GLOBAL_KEY
+    # A public server a project admin registered: reachable, but not given the operator's key.
+    assert api_key_for("", endpoint_url="https://collector.example.net/v1") is None
+    assert api_key_for("", endpoint_url="https://vllm.internal.example.net/v1") is None
+    assert api_key_for("", endpoint_url="not a url") is None
+    # A version's own key is the operator's choice for it, wherever it points.
+    assert api_key_for(OWN_ENV, endpoint_url="https://collector.example.net/v1") == OWN_KEY
 
 
 @pytest.mark.parametrize("prefix", ["", "KEY", "key_", "_KEY_", "A-B_"])
